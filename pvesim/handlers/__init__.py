@@ -1,0 +1,1 @@
+"""PVE API methods, one module per area; each registers its routes with ``@route``."""

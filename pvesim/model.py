@@ -1,0 +1,256 @@
+"""The simulated world: hosts, their cluster file system, guests and tasks.
+
+One :class:`Simulator` holds every simulated PVE host.  Each :class:`Host` has its own
+HTTPS endpoint and node-local state (tasks, DNS, certificates, CPU).  What PVE keeps in
+``/etc/pve`` (corosync config, users and ACLs, storage.cfg, guest configs, HA) lives in
+a :class:`ClusterFS`: a standalone host has its own, the members of a cluster share one
+object, so a write through any member is seen by all of them.
+
+All state is guarded by ``Simulator.lock``; the server takes it around every request and
+calls :meth:`Simulator.tick` first, so tasks that are due finish before anything reads.
+"""
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from pvesim.errors import ApiError
+
+GIB = 1024 ** 3
+
+
+@dataclass
+class Snapshot:
+    name: str
+    description: str = ""
+    snaptime: int = 0
+    vmstate: int = 0
+    parent: str = None
+    config: dict = field(default_factory=dict)  # the guest config as it was
+
+
+@dataclass
+class Guest:
+    vmid: int
+    type: str  # "qemu" or "lxc"
+    node: str
+    name: str = ""
+    status: str = "stopped"  # "running" / "stopped"
+    maxcpu: int = 1
+    cpu: float = 0.0  # fraction of maxcpu in use while running
+    maxmem: int = GIB
+    mem: int = 0  # bytes used while running
+    maxdisk: int = 0
+    disk: int = 0
+    tags: str = None  # ";"-separated, as /cluster/resources gives them
+    pool: str = None
+    template: int = 0
+    lock: str = None  # config lock held by a running task ("migrate", "snapshot", ...)
+    config: dict = field(default_factory=dict)  # PVE config keys (cores, memory, net0, scsi0, ...)
+    snapshots: dict = field(default_factory=dict)  # name -> Snapshot
+    parent: str = None  # the snapshot the current state derives from
+    uptime_since: float = None
+
+    @property
+    def id(self):
+        return "%s/%d" % (self.type, self.vmid)
+
+    @property
+    def running(self):
+        return self.status == "running"
+
+    def used_mem(self):
+        return self.mem if self.running else 0
+
+    def used_cores(self):
+        return self.cpu * self.maxcpu if self.running else 0.0
+
+
+@dataclass
+class ClusterFS:
+    """What PVE keeps in /etc/pve: shared by the members of one cluster."""
+
+    cluster_name: str = None  # None: a standalone host
+    corosync_nodes: dict = field(default_factory=dict)  # node -> {"nodeid", "quorum_votes", "ring0_addr", ...}
+    totem: dict = field(default_factory=dict)
+    config_version: int = 0
+    users: dict = field(default_factory=dict)  # userid -> {"password", "enable", "expire", "tokens": {...}, ...}
+    groups: dict = field(default_factory=dict)
+    roles: dict = field(default_factory=dict)  # custom roles; built-in roles are fixed
+    acl: list = field(default_factory=list)  # [{"path", "type": user|group|token, "ugid", "roleid", "propagate"}]
+    pools: dict = field(default_factory=dict)
+    storage: dict = field(default_factory=dict)  # storeid -> storage.cfg section as a dict
+    guests: dict = field(default_factory=dict)  # vmid -> Guest
+    ha_resources: dict = field(default_factory=dict)  # sid ("vm:100") -> config dict
+    ha_rules: dict = field(default_factory=dict)  # rule id -> config dict (PVE 9)
+    ha_groups: dict = field(default_factory=dict)  # group -> config dict (PVE 8)
+    extra: dict = field(default_factory=dict)  # room for areas that need more
+
+    def digest(self, obj):
+        """A stable SHA-1 digest of a config object, as PVE returns it."""
+        import hashlib
+        import json
+
+        return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class Task:
+    upid: str
+    node: str
+    type: str  # e.g. "qmigrate", "clustercreate"
+    id: str  # e.g. "100", "" for node tasks
+    user: str  # authid that started it
+    starttime: int
+    end_at: float  # monotonic wall time when it finishes
+    finish: object = None  # callable(task) applying the effect; raising fails the task
+    guest: Guest = None  # the guest whose config it locks
+    status: str = "running"
+    exitstatus: str = None
+    endtime: int = None
+    lines: list = field(default_factory=list)
+    pid: int = 0
+    pstart: int = 0
+
+    def log(self, line):
+        self.lines.append(line)
+
+
+@dataclass
+class Host:
+    """One simulated PVE host (a node once it is clustered)."""
+
+    name: str
+    address: str  # loopback address it listens on, e.g. 127.0.0.2
+    port: int
+    fs: ClusterFS
+    maxcpu: int = 8
+    maxmem: int = 64 * GIB
+    maxdisk: int = 200 * GIB
+    disk: int = 10 * GIB
+    base_mem: int = 2 * GIB  # memory the host uses for itself
+    base_cpu: float = 0.01  # fraction of maxcpu the host uses for itself
+    cpuinfo: dict = field(default_factory=dict)
+    online: bool = True
+    online_at: float = None  # when an offline host comes back (reboot), monotonic time
+    cert_pem: str = None
+    key_pem: str = None
+    fingerprint: str = None  # SHA-256, "AA:BB:..."
+    custom_cert: dict = None  # {"cert_pem", "key_pem", "fingerprint"} when uploaded
+    dns: dict = field(default_factory=dict)
+    hosts_text: str = ""
+    timezone: str = "UTC"
+    node_config: dict = field(default_factory=dict)  # /nodes/{node}/config keys (description, wakeonlan, ...)
+    subscription: dict = field(default_factory=dict)
+    tasks: dict = field(default_factory=dict)  # upid -> Task, in start order
+    boot_time: float = field(default_factory=time.time)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def url(self):
+        return "https://%s:%d" % (self.address, self.port)
+
+    def guests(self):
+        return [g for g in self.fs.guests.values() if g.node == self.name]
+
+    def used_mem(self):
+        return self.base_mem + sum(g.used_mem() for g in self.guests()) if self.online else 0
+
+    def cpu_fraction(self):
+        if not self.online:
+            return 0.0
+        used = self.base_cpu * self.maxcpu + sum(g.used_cores() for g in self.guests())
+        return min(1.0, used / self.maxcpu)
+
+
+class Simulator:
+    """Every simulated host, the clock, and the services handlers use."""
+
+    def __init__(self, time_scale=0.0):
+        self.lock = threading.RLock()
+        self.time_scale = time_scale  # real seconds per simulated second; 0 = instant
+        self.hosts = {}  # node name -> Host
+        self.root_password = None
+        self.access = None  # pvesim.access.AccessControl, set up by the server
+        self.faults = None  # pvesim.faults.Faults
+        self.stats = None  # pvesim.stats.RequestStats
+        self._pid = 1000
+
+    # --- hosts -------------------------------------------------------------
+    def host(self, name):
+        """The host named ``name``; PVE's error when there is none."""
+        host = self.hosts.get(name)
+        if host is None:
+            raise ApiError.not_found("no such node '%s'" % name)
+        return host
+
+    def members(self, fs):
+        """The hosts that share ``fs`` (a cluster's members, or one standalone host)."""
+        return [h for h in self.hosts.values() if h.fs is fs]
+
+    def node_of(self, host, name):
+        """Resolve ``{node}`` as seen from ``host``: only nodes of its own cluster exist."""
+        other = self.hosts.get(name)
+        if other is None or other.fs is not host.fs:
+            raise ApiError.not_found("no such cluster node '%s'" % name)
+        return other
+
+    # --- time and tasks ----------------------------------------------------
+    def delay(self, simulated_seconds):
+        """Real seconds a simulated duration takes."""
+        return simulated_seconds * self.time_scale
+
+    def start_task(self, host, task_type, task_id, user, duration, finish=None, guest=None, lock=None):
+        """Start an async task on ``host`` and return its UPID.
+
+        ``finish(task)`` runs when the task is due (on the next :meth:`tick`); whatever
+        it raises ends the task with that message as ``exitstatus``.  With ``guest``
+        and ``lock`` the guest's config is locked while the task runs.
+        """
+        if guest is not None and lock:
+            if guest.lock:
+                raise ApiError(500, "VM is locked (%s)" % guest.lock)
+            guest.lock = lock
+        self._pid += 1
+        now = time.time()
+        starttime = int(now)
+        pstart = int((now - host.boot_time) * 100) & 0xFFFFFFFF
+        upid = "UPID:%s:%08X:%08X:%08X:%s:%s:%s:" % (host.name, self._pid, pstart, starttime, task_type, task_id, user)
+        task = Task(
+            upid=upid, node=host.name, type=task_type, id=str(task_id), user=user, starttime=starttime,
+            end_at=time.monotonic() + self.delay(duration), finish=finish, guest=guest if lock else None,
+            pid=self._pid, pstart=pstart,
+        )
+        host.tasks[upid] = task
+        if duration <= 0 or self.time_scale <= 0:
+            self._finish(task)
+        return upid
+
+    def tick(self):
+        """Finish the tasks that are due and bring rebooted hosts back."""
+        now = time.monotonic()
+        for host in self.hosts.values():
+            if not host.online and host.online_at is not None and now >= host.online_at:
+                host.online, host.online_at = True, None
+                host.boot_time = time.time()
+            for task in list(host.tasks.values()):
+                if task.status == "running" and now >= task.end_at:
+                    self._finish(task)
+
+    def _finish(self, task):
+        try:
+            if task.finish is not None:
+                task.finish(task)
+            task.exitstatus = "OK"
+        except ApiError as err:
+            task.exitstatus = err.message
+        except Exception as err:  # a task's failure text, whatever raised it
+            task.exitstatus = str(err)
+        if task.exitstatus != "OK":
+            task.log("TASK ERROR: %s" % task.exitstatus)
+        else:
+            task.log("TASK OK")
+        if task.guest is not None:
+            task.guest.lock = None
+        task.status = "stopped"
+        task.endtime = int(time.time())

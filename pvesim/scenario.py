@@ -1,0 +1,117 @@
+"""Build a :class:`~pvesim.model.Simulator` from a scenario file.
+
+The format is ``shared/scenarios/FORMAT.md``: ``resources`` as ``/cluster/resources``
+returns them, optional ``cluster_name``, ``cpuinfo``, ``root_password``, ``ha_rules``
+and ``maintenance``.  pvesim reads a few keys of its own too (``users``, ``tokens``,
+``acl``, ``storage``, ``snapshots``, ``faults``), each handled by a loader that the area
+owning it registers with :func:`scenario_key`.
+"""
+
+import json
+import secrets
+
+from pvesim.model import ClusterFS, Guest, Host, Simulator
+
+_KEY_LOADERS = {}
+
+# A PVE-like Intel host, used for nodes whose CPU the scenario does not give.
+DEFAULT_CPUINFO = {
+    "model": "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz",
+    "vendor": "GenuineIntel",
+    "sockets": 1,
+    "cores": 8,
+    "cpus": 8,
+    "mhz": "2100.000",
+    "hvm": "1",
+    "user_hz": 100,
+    "flags": "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 "
+    "ss ht syscall nx pdpe1gb rdtscp lm constant_tsc rep_good nopl xtopology cpuid pni pclmulqdq vmx ssse3 fma "
+    "cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt tsc_deadline_timer aes xsave avx f16c rdrand hypervisor "
+    "lahf_lm abm 3dnowprefetch fsgsbase bmi1 hle avx2 smep bmi2 erms invpcid rtm avx512f avx512dq rdseed adx "
+    "smap clflushopt clwb avx512cd avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves arat pku ospke "
+    "avx512_vnni md_clear arch_capabilities",
+}
+
+
+def scenario_key(name):
+    """Register ``loader(sim, value)`` for a top-level scenario key of pvesim's own."""
+
+    def register(loader):
+        _KEY_LOADERS[name] = loader
+        return loader
+
+    return register
+
+
+def load_file(path, **kwargs):
+    with open(path, encoding="utf-8") as handle:
+        return build(json.load(handle), **kwargs)
+
+
+def build(scenario, time_scale=0.0, address_of=None, port=8006, cluster_name=None):
+    """Create the simulator a scenario describes.
+
+    ``address_of(index)`` gives the loopback address of the index-th host
+    (default ``127.0.0.<index + 2>``); every host listens on ``port``.
+    """
+    import pvesim.routing
+
+    pvesim.routing.load_all_handlers()  # handler modules register their scenario keys too
+    address_of = address_of or (lambda index: "127.0.0.%d" % (index + 2))
+    sim = Simulator(time_scale=time_scale)
+    sim.root_password = scenario.get("root_password") or secrets.token_urlsafe(12)
+    name = cluster_name if cluster_name is not None else scenario.get("cluster_name")
+
+    resources = scenario.get("resources", [])
+    node_items = [r for r in resources if r.get("type") == "node"]
+    shared = ClusterFS(cluster_name=name) if name else None
+    for index, item in enumerate(node_items):
+        fs = shared or ClusterFS()
+        host = Host(name=item["node"], address=address_of(index), port=port, fs=fs)
+        host.maxcpu = int(item.get("maxcpu", host.maxcpu))
+        host.maxmem = int(item.get("maxmem", host.maxmem))
+        host.maxdisk = int(item.get("maxdisk", host.maxdisk))
+        host.disk = int(item.get("disk", host.disk))
+        host.online = item.get("status", "online") == "online"
+        cpuinfo = dict(DEFAULT_CPUINFO)
+        cpuinfo.update({"cpus": host.maxcpu, "cores": host.maxcpu})
+        cpuinfo.update((scenario.get("cpuinfo") or {}).get(host.name, {}))
+        host.cpuinfo = cpuinfo
+        sim.hosts[host.name] = host
+
+    if shared is not None:
+        for nodeid, host in enumerate(sim.hosts.values(), start=1):
+            shared.corosync_nodes[host.name] = {
+                "name": host.name, "nodeid": nodeid, "quorum_votes": 1, "ring0_addr": host.address,
+            }
+        shared.totem = {"cluster_name": name, "config_version": len(sim.hosts), "interface": {"0": {"linknumber": "0"}},
+                        "ip_version": "ipv4-6", "link_mode": "passive", "secauth": "on", "version": "2"}
+        shared.config_version = len(sim.hosts)
+
+    for item in resources:
+        if item.get("type") not in ("qemu", "lxc"):
+            continue
+        host = sim.hosts.get(item.get("node"))
+        if host is None:
+            raise ValueError("guest %s is on unknown node %r" % (item.get("vmid"), item.get("node")))
+        guest = Guest(
+            vmid=int(item["vmid"]), type=item["type"], node=host.name, name=item.get("name", ""),
+            status=item.get("status", "stopped"), maxcpu=int(item.get("maxcpu", 1)), cpu=float(item.get("cpu", 0)),
+            maxmem=int(item.get("maxmem", 0)), mem=int(item.get("mem", 0)), maxdisk=int(item.get("maxdisk", 0)),
+            disk=int(item.get("disk", 0)), tags=item.get("tags"), pool=item.get("pool"),
+            template=int(item.get("template", 0) or 0),
+        )
+        host.fs.guests[guest.vmid] = guest
+
+    # A node's scenario figures are host-wide; what its guests do not explain is the host's own.
+    for item in node_items:
+        host = sim.hosts[item["node"]]
+        guest_mem = sum(g.used_mem() for g in host.guests())
+        guest_cores = sum(g.used_cores() for g in host.guests())
+        host.base_mem = max(int(item.get("mem", 0)) - guest_mem, 1024 ** 3)
+        host.base_cpu = max(float(item.get("cpu", 0)) * host.maxcpu - guest_cores, 0.0) / host.maxcpu or 0.01
+
+    for key, loader in _KEY_LOADERS.items():
+        if key in scenario:
+            loader(sim, scenario[key])
+    return sim
