@@ -195,6 +195,21 @@ class Simulator:
             raise ApiError.not_found("no such cluster node '%s'" % name)
         return other
 
+    def quorate(self, fs):
+        """Whether the cluster ``fs`` belongs to has quorum (a standalone host always has)."""
+        if not fs.cluster_name:
+            return True
+        if fs.extra.get("quorum_lost"):  # fault injection
+            return False
+        votes = {name: int(n.get("quorum_votes", 1)) for name, n in fs.corosync_nodes.items()}
+        online = sum(v for name, v in votes.items() if name in self.hosts and self.hosts[name].online)
+        return online * 2 > sum(votes.values())
+
+    def require_quorum(self, fs):
+        """PVE refuses writes to /etc/pve without quorum."""
+        if not self.quorate(fs):
+            raise ApiError(500, "cluster not ready - no quorum?")
+
     # --- time and tasks ----------------------------------------------------
     def delay(self, simulated_seconds):
         """Real seconds a simulated duration takes."""
