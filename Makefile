@@ -1,0 +1,59 @@
+# make demo  — set up, start pvesim with a 3-node cluster, run the demo playbook, show what it did
+# make test  — set up, run every test (unit, pvesim, integration, ansible-test sanity on 2.16 and 2.21)
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+STATE       := .state
+COLLECTIONS := $(CURDIR)/$(STATE)/collections
+COLL_LINK   := $(COLLECTIONS)/ansible_collections/proxops/proxmox
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PYTHONPATH := $(CURDIR):$(COLLECTIONS)
+
+.PHONY: help setup collection demo test unit pvesim-test integration sanity sanity-2.16 sanity-2.21 build docs-check clean
+
+help:
+	@sed -n 's/^# //p' Makefile | head -2
+
+$(VENV)/.installed: requirements-dev.txt requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed collection
+
+# Ansible finds the collection through ANSIBLE_COLLECTIONS_PATH; a link keeps edits live.
+collection:
+	@mkdir -p $(dir $(COLL_LINK))
+	@ln -sfn $(CURDIR) $(COLL_LINK)
+
+unit: setup
+	$(PY) -m pytest -q tests/unit
+
+pvesim-test: setup
+	$(PY) -m pytest -q tests/pvesim
+
+integration: setup
+	$(PY) -m pytest -q tests/integration/runner
+
+sanity: sanity-2.16 sanity-2.21
+
+sanity-2.16: setup
+	scripts/ansible-test-sanity.sh 2.16 3.11
+
+sanity-2.21: setup
+	scripts/ansible-test-sanity.sh 2.21 3.13
+
+build: setup
+	@mkdir -p build
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path build .
+
+test: setup unit pvesim-test integration sanity
+	@echo "make test: all suites passed"
+
+demo: setup
+	$(PY) scripts/demo.py
+
+clean:
+	rm -rf $(STATE) build tests/output .pytest_cache

@@ -1,0 +1,259 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, proxops.proxmox contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The Proxmox VE API client: proxmoxer's HTTPS backend plus retries, task waiting and one error type."""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+
+try:
+    import requests
+    from proxmoxer import ProxmoxAPI
+    from proxmoxer.core import AuthenticationError, ResourceException
+
+    HAS_PROXMOXER = True
+    PROXMOXER_IMPORT_ERROR = None
+except ImportError:
+    HAS_PROXMOXER = False
+    PROXMOXER_IMPORT_ERROR = traceback.format_exc()
+
+# Statuses worth another try on an idempotent call: gateway trouble and PVE's proxy
+# errors (595/596: the node the call was forwarded to did not answer). PVE answers most
+# real failures, "does not exist" among them, with a plain 500: repeating those is waste.
+RETRY_STATUSES = frozenset((502, 503, 504, 595, 596))
+IDEMPOTENT_METHODS = frozenset(("GET", "PUT", "DELETE"))
+
+
+class ProxmoxError(Exception):
+    """Any failure of a Proxmox VE API call, a task, or the connection.
+
+    ``status`` is the HTTP status (None when no answer came), ``message`` PVE's own text
+    (the HTTP reason phrase), ``errors`` PVE's per-parameter messages of a 400 answer.
+    For a failed task, ``upid``, ``exitstatus`` and the last ``log`` lines are set.
+    """
+
+    def __init__(self, message, status=None, errors=None, method=None, path=None, upid=None, exitstatus=None, log=None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.errors = errors or {}
+        self.method = method
+        self.path = path
+        self.upid = upid
+        self.exitstatus = exitstatus
+        self.log = log or []
+
+    def __str__(self):
+        text = self.message
+        if self.errors:
+            text += " (%s)" % "; ".join("%s: %s" % (name, self.errors[name]) for name in sorted(self.errors))
+        if self.method and self.path:
+            text += " [%s %s%s]" % (self.method, self.path, ", HTTP %s" % self.status if self.status else "")
+        return text
+
+
+def _encode(value):
+    """PVE takes booleans as 0/1 and ``*-list`` values as one comma-joined string."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ",".join(str(_encode(item)) for item in value)
+    return value
+
+
+def encode_params(params):
+    return {key: _encode(value) for key, value in params.items() if value is not None}
+
+
+def _request_never_sent(error):
+    """True when a connection error happened before the request could reach the server."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(error, requests.exceptions.ConnectionError):
+        text = str(error)
+        return "NewConnectionError" in text or "Failed to establish a new connection" in text or "Connection refused" in text
+    return False
+
+
+def task_node(upid):
+    """The node a UPID (``UPID:node:pid:pstart:starttime:type:id:user:``) ran on."""
+    parts = upid.split(":")
+    if len(parts) < 9 or parts[0] != "UPID":
+        raise ProxmoxError("not a task id (UPID): %r" % upid)
+    return parts[1]
+
+
+class ProxmoxClient:
+    """A connection to one Proxmox VE API endpoint.
+
+    Authenticates lazily on the first call, with an API token or with a password
+    (plus OTP) ticket; renews an expired ticket once and repeats the call.  Reads and
+    other idempotent calls are retried with exponential backoff and jitter on connection
+    errors and gateway/proxy statuses; a POST is repeated only when it certainly never
+    reached the server.
+    """
+
+    def __init__(self, host, port=8006, user="root@pam", password=None, otp=None, token_id=None, token_secret=None,
+                 validate_certs=True, ca_path=None, timeout=30, retries=3, backoff=0.5, max_backoff=8.0, sleep=time.sleep):
+        if not HAS_PROXMOXER:
+            raise ProxmoxError("the proxmoxer and requests Python libraries are required")
+        if token_id and "!" in token_id:  # "user@realm!name" given whole
+            user, token_id = token_id.split("!", 1)
+        self.host = host
+        self.port = port
+        self.user = user
+        self._password = password
+        self._otp = otp
+        self._token_id = token_id
+        self._token_secret = token_secret
+        self.verify = (ca_path or True) if validate_certs else False
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._sleep = sleep
+        self._api = None
+
+    @property
+    def auth_description(self):
+        if self._token_id:
+            return "API token %s!%s" % (self.user, self._token_id)
+        return "user %s" % self.user
+
+    # --- connection ------------------------------------------------------
+    def _connect(self):
+        kwargs = dict(host=self.host, port=self.port, user=self.user, verify_ssl=self.verify, timeout=self.timeout)
+        if self._token_id:
+            kwargs.update(token_name=self._token_id, token_value=self._token_secret)
+        else:
+            kwargs.update(password=self._password, otp=self._otp)
+        for attempt in range(self.retries + 1):
+            try:
+                return ProxmoxAPI(**kwargs)
+            except AuthenticationError:
+                raise ProxmoxError(
+                    "authentication failed for %s at %s:%s: check api_user, api_password/api_otp or the API token"
+                    % (self.auth_description, self.host, self.port), status=401)
+            except requests.exceptions.SSLError as err:
+                raise self._tls_error(err)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+                # Asking for a ticket changes nothing on the server: safe to repeat.
+                if attempt >= self.retries:
+                    raise self._connection_error(err)
+                self._pause(attempt)
+        raise AssertionError("unreachable")
+
+    @property
+    def api(self):
+        if self._api is None:
+            self._api = self._connect()
+        return self._api
+
+    def _tls_error(self, err):
+        return ProxmoxError(
+            "TLS certificate of %s:%s could not be verified (%s); give the CA with ca_path, "
+            "or set validate_certs=false only for a host you trust" % (self.host, self.port, err))
+
+    def _connection_error(self, err):
+        return ProxmoxError("cannot reach the Proxmox VE API at %s:%s: %s" % (self.host, self.port, err))
+
+    def _pause(self, attempt):
+        delay = min(self.max_backoff, self.backoff * (2 ** attempt))
+        self._sleep(delay * random.uniform(0.5, 1.0))
+
+    # --- calls -----------------------------------------------------------
+    def request(self, method, path, idempotent=None, **params):
+        """Call ``method`` on ``path`` (e.g. ``/nodes/pve1/dns``) and return its ``data``."""
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        params = encode_params(params)
+        renewed = False
+        attempt = 0
+        while True:
+            try:
+                resource = self.api(path.lstrip("/"))
+                if method in ("GET", "DELETE"):
+                    return resource._request(method, params=dict(params))
+                return resource._request(method, data=dict(params))
+            except ResourceException as err:
+                if err.status_code == 401 and not renewed and not self._token_id:
+                    renewed = True  # the ticket expired: log in again once; nothing ran
+                    self._api = None
+                    continue
+                if idempotent and err.status_code in RETRY_STATUSES and attempt < self.retries:
+                    self._pause(attempt)
+                    attempt += 1
+                    continue
+                errors = err.errors if isinstance(err.errors, dict) else None
+                raise ProxmoxError(err.content or err.status_message or "HTTP %s" % err.status_code,
+                                   status=err.status_code, errors=errors, method=method, path=path)
+            except requests.exceptions.SSLError as err:
+                raise self._tls_error(err)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+                if (idempotent or _request_never_sent(err)) and attempt < self.retries:
+                    self._pause(attempt)
+                    attempt += 1
+                    continue
+                error = self._connection_error(err)
+                error.method, error.path = method, path
+                raise error
+
+    def get(self, path, **params):
+        return self.request("GET", path, **params)
+
+    def post(self, path, **params):
+        return self.request("POST", path, **params)
+
+    def put(self, path, **params):
+        return self.request("PUT", path, **params)
+
+    def delete(self, path, **params):
+        return self.request("DELETE", path, **params)
+
+    # --- tasks -----------------------------------------------------------
+    def wait_for_task(self, upid, timeout=600, first_interval=0.1, max_interval=3.0, log_lines=10):
+        """Poll a task until it stops; return its final status.
+
+        Raises :class:`ProxmoxError` carrying ``exitstatus`` and the last ``log_lines`` lines of
+        the task log when the task fails, or when it is still running after ``timeout`` seconds.
+        """
+        node = task_node(upid)
+        path = "/nodes/%s/tasks/%s/status" % (node, upid)
+        deadline = time.monotonic() + timeout
+        interval = first_interval
+        while True:
+            status = self.get(path)
+            if status.get("status") == "stopped":
+                break
+            if time.monotonic() >= deadline:
+                raise ProxmoxError("task %s still running after %s seconds" % (upid, timeout), upid=upid,
+                                   log=self.task_log_tail(node, upid, log_lines))
+            self._sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            interval = min(max_interval, interval * 2)
+        exitstatus = status.get("exitstatus")
+        if exitstatus != "OK":
+            log = self.task_log_tail(node, upid, log_lines)
+            raise ProxmoxError("task %s failed: %s" % (status.get("type", upid), exitstatus), upid=upid,
+                               exitstatus=exitstatus, log=log)
+        return status
+
+    def task_log_tail(self, node, upid, lines=10):
+        """The last ``lines`` lines of a task's log (best effort: [] when it cannot be read)."""
+        try:
+            entries = self.get("/nodes/%s/tasks/%s/log" % (node, upid), start=0, limit=5000)
+        except ProxmoxError:
+            return []
+        return [entry.get("t", "") for entry in entries[-lines:]]
+
+    def run(self, method, path, timeout=600, **params):
+        """Call an API method and, when it answers with a task id, wait for the task."""
+        result = self.request(method, path, **params)
+        if isinstance(result, str) and result.startswith("UPID:"):
+            self.wait_for_task(result, timeout=timeout)
+        return result
