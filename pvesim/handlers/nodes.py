@@ -1,0 +1,698 @@
+"""Node API: /nodes, status and power, DNS, hosts, time, config, subscription,
+certificates, wake-on-LAN, apt update, CPU capabilities and RRD data.
+
+Node-local state lives on the :class:`Host` (``dns``, ``hosts_text``, ``timezone``,
+``node_config``, ``subscription``, certificates); ``{node}`` is resolved as seen from
+the receiving host, so only members of its own cluster exist.
+
+Subscription keys are checked offline, deterministically (no shop to ask):
+a key of the right format is ``active`` unless its hex part ends in ``dead``
+(``invalid``, "Invalid Server ID") or ``0ff`` (``expired``), or the host has more CPU
+sockets than the key covers (``invalid``, "wrong number of sockets").
+"""
+
+import datetime
+import hashlib
+import math
+import re
+import time
+import zoneinfo
+
+from pvesim.errors import ApiError
+from pvesim.handlers.cluster import check_perm, node_certificate_fingerprint, subscription_level
+from pvesim.routing import route
+
+PVE_VERSION = "9.1.9"
+PVE_REPOID = "5d4a1e2c8b3f9a07"
+KERNEL_RELEASE = "6.17.2-1-pve"
+KERNEL_VERSION = "#1 SMP PREEMPT_DYNAMIC PMX 6.17.2-1 (2025-10-21T11:55Z)"
+
+REBOOT_SECONDS = 60  # simulated time a rebooting node stays down
+WAKE_SECONDS = 45  # simulated boot time after a wake-on-LAN packet
+
+_TIMEZONES = None
+
+
+def _timezones():
+    global _TIMEZONES
+    if _TIMEZONES is None:
+        _TIMEZONES = zoneinfo.available_timezones()
+    return _TIMEZONES
+
+
+def target(req, online=True):
+    """The Host ``{node}`` names, as the receiving host sees the cluster.
+
+    PVE proxies most node calls to that node; when it is down the proxy cannot connect.
+    """
+    host = req.sim.node_of(req.host, req.params["node"])
+    if online and not host.online:
+        raise ApiError(595, "Connection refused")
+    return host
+
+
+def _node_path(req):
+    return "/nodes/%s" % req.params["node"]
+
+
+# --- /nodes ---------------------------------------------------------------------
+
+def _uptime(host):
+    return int(time.time() - host.boot_time) if host.online else 0
+
+
+@route("GET", "/nodes")
+def nodes_index(req):
+    sim, fs = req.sim, req.fs
+    names = set(fs.corosync_nodes) if fs.cluster_name else set()
+    names.update(h.name for h in sim.members(fs))
+    result = []
+    for name in sorted(names):
+        # every user sees the nodes; the load figures only with Sys.Audit on the node (as PVE)
+        audit = req.sim.access is None or req.identity is None or req.has_priv("/nodes/%s" % name, "Sys.Audit")
+        host = sim.hosts.get(name)
+        item = {"node": name, "id": "node/%s" % name, "type": "node"}
+        if host is None or host.fs is not fs:
+            item["status"] = "unknown" if host is None else "offline"
+            result.append(item)
+            continue
+        item["ssl_fingerprint"] = node_certificate_fingerprint(host)
+        if host.online and not audit:
+            item["status"] = "online"
+        elif host.online:
+            item.update({
+                "status": "online", "cpu": round(host.cpu_fraction(), 6), "maxcpu": host.maxcpu,
+                "mem": host.used_mem(), "maxmem": host.maxmem, "disk": host.disk, "maxdisk": host.maxdisk,
+                "uptime": _uptime(host), "level": subscription_level(host),
+            })
+        else:
+            item["status"] = "offline"
+        result.append(item)
+    return result
+
+
+_NODE_DIRS = [
+    "aplinfo", "apt", "capabilities", "ceph", "certificates", "config", "disks", "dns", "execute", "firewall",
+    "hardware", "hosts", "journal", "lxc", "migrateall", "netstat", "network", "qemu", "query-url-metadata",
+    "replication", "report", "rrd", "rrddata", "scan", "sdn", "services", "spiceshell", "startall", "status",
+    "stopall", "storage", "subscription", "suspendall", "syslog", "tasks", "termproxy", "time", "version",
+    "vncshell", "vzdump", "wakeonlan",
+]
+
+
+@route("GET", "/nodes/{node}")
+def node_index(req):
+    req.sim.node_of(req.host, req.params["node"])
+    return [{"name": name} for name in _NODE_DIRS]
+
+
+@route("GET", "/nodes/{node}/version")
+def node_version(req):
+    target(req)
+    return {"version": PVE_VERSION, "release": PVE_VERSION.rsplit(".", 1)[0], "repoid": PVE_REPOID}
+
+
+# --- status and power -------------------------------------------------------------
+
+def _loadavg(host):
+    base = host.cpu_fraction() * host.maxcpu
+    return ["%.2f" % (base * f) for f in (1.0, 0.95, 0.9)]
+
+
+@route("GET", "/nodes/{node}/status")
+def node_status(req):
+    check_perm(req, _node_path(req), "Sys.Audit")
+    host = target(req)
+    cpuinfo = dict(host.cpuinfo)
+    cpuinfo.setdefault("cpus", host.maxcpu)
+    used = host.used_mem()
+    swap_total = 8 * 1024 ** 3
+    root_total = host.maxdisk
+    root_used = host.disk
+    cpu = host.cpu_fraction()
+    return {
+        "uptime": _uptime(host),
+        "idle": 0,
+        "wait": round(0.002 + cpu * 0.01, 6),
+        "cpu": round(cpu, 6),
+        "loadavg": _loadavg(host),
+        "cpuinfo": cpuinfo,
+        "memory": {"total": host.maxmem, "used": used, "free": host.maxmem - used, "available": host.maxmem - used},
+        "swap": {"total": swap_total, "used": 0, "free": swap_total},
+        "rootfs": {"total": root_total, "used": root_used, "free": root_total - root_used, "avail": root_total - root_used},
+        "ksm": {"shared": 0},
+        "kversion": "Linux %s %s" % (KERNEL_RELEASE, KERNEL_VERSION),
+        "current-kernel": {"sysname": "Linux", "release": KERNEL_RELEASE, "version": KERNEL_VERSION, "machine": "x86_64"},
+        "boot-info": {"mode": "efi", "secureboot": 0},
+        "pveversion": "pve-manager/%s/%s" % (PVE_VERSION, PVE_REPOID),
+    }
+
+
+def power_off(sim, host, come_back_after=None):
+    """Take ``host`` down: its running guests stop; ``come_back_after`` simulated seconds
+    later it boots again (None: it stays off until woken)."""
+    for guest in host.guests():
+        if guest.running:
+            guest.status = "stopped"
+            guest.uptime_since = None
+    host.online = False
+    host.online_at = None if come_back_after is None else time.monotonic() + sim.delay(come_back_after)
+
+
+@route("POST", "/nodes/{node}/status")
+def node_power(req):
+    check_perm(req, _node_path(req), "Sys.PowerMgmt")
+    host = target(req)
+    command = req.params["command"]
+    power_off(req.sim, host, REBOOT_SECONDS if command == "reboot" else None)
+    return None
+
+
+@route("POST", "/nodes/{node}/wakeonlan")
+def node_wakeonlan(req):
+    check_perm(req, _node_path(req), "Sys.PowerMgmt")
+    name = req.params["node"]
+    if name in ("localhost", req.host.name):
+        raise ApiError(500, "'%s' is local node, cannot wake my self!" % name)
+    host = req.sim.node_of(req.host, name)
+    mac = _parse_wakeonlan(host.node_config.get("wakeonlan")).get("mac")
+    if not mac:
+        raise ApiError(500, "No wake on LAN MAC address defined for '%s'!" % name)
+    if not host.online and host.online_at is None:
+        host.online_at = time.monotonic() + req.sim.delay(WAKE_SECONDS)
+    return mac
+
+
+def _parse_wakeonlan(value):
+    result = {}
+    if not value:
+        return result
+    for part in str(value).split(","):
+        key, sep, val = part.partition("=")
+        if not sep:
+            key, val = "mac", key
+        result[key.strip()] = val.strip()
+    return result
+
+
+# --- DNS, hosts, time --------------------------------------------------------------
+
+DEFAULT_DNS = {"search": "example.internal", "dns1": "192.0.2.53"}
+
+
+def _dns(host):
+    if not host.dns:
+        host.dns = dict(DEFAULT_DNS)
+    return host.dns
+
+
+@route("GET", "/nodes/{node}/dns")
+def node_dns_get(req):
+    check_perm(req, _node_path(req), "Sys.Audit")
+    return dict(_dns(target(req)))
+
+
+@route("PUT", "/nodes/{node}/dns")
+def node_dns_set(req):
+    check_perm(req, _node_path(req), "Sys.Modify")
+    host = target(req)
+    # PVE rewrites search and the name servers; duplicates and 0.0.0.0 are dropped
+    servers = []
+    for key in ("dns1", "dns2", "dns3"):
+        server = req.params.get(key)
+        if server and server != "0.0.0.0" and server not in servers:
+            servers.append(server)
+    dns = {"search": req.params["search"]}
+    for index, server in enumerate(servers, start=1):
+        dns["dns%d" % index] = server
+    host.dns = dns
+    return None
+
+
+def _hosts_text(host):
+    if not host.hosts_text:
+        host.hosts_text = (
+            "127.0.0.1 localhost.localdomain localhost\n"
+            "%s %s.example.internal %s\n\n"
+            "# The following lines are desirable for IPv6 capable hosts\n\n"
+            "::1     ip6-localhost ip6-loopback\n"
+            "fe00::0 ip6-localnet\n"
+            "ff00::0 ip6-mcastprefix\n"
+            "ff02::1 ip6-allnodes\n"
+            "ff02::2 ip6-allrouters\n"
+            "ff02::3 ip6-allhosts\n" % (host.address, host.name, host.name)
+        )
+    return host.hosts_text
+
+
+def _sha1(text):
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _assert_digest(given, current):
+    if given and current and given != current:
+        raise ApiError(500, "detected modified configuration - file changed by other user? Try again.")
+
+
+@route("GET", "/nodes/{node}/hosts")
+def node_hosts_get(req):
+    check_perm(req, "/", "Sys.Audit")
+    text = _hosts_text(target(req))
+    return {"data": text, "digest": _sha1(text)}
+
+
+@route("POST", "/nodes/{node}/hosts")
+def node_hosts_set(req):
+    check_perm(req, _node_path(req), "Sys.Modify")
+    host = target(req)
+    _assert_digest(req.params.get("digest"), _sha1(_hosts_text(host)))
+    host.hosts_text = req.params["data"]
+    return None
+
+
+@route("GET", "/nodes/{node}/time")
+def node_time_get(req):
+    check_perm(req, _node_path(req), "Sys.Audit")
+    host = target(req)
+    now = int(time.time())
+    offset = datetime.datetime.now(zoneinfo.ZoneInfo(host.timezone)).utcoffset() or datetime.timedelta(0)
+    return {"timezone": host.timezone, "time": now, "localtime": now + int(offset.total_seconds())}
+
+
+@route("PUT", "/nodes/{node}/time")
+def node_time_set(req):
+    check_perm(req, _node_path(req), "Sys.Modify")
+    host = target(req)
+    zone = req.params["timezone"]
+    if zone not in _timezones():
+        raise ApiError.param({"timezone": "No such timezone"})
+    host.timezone = zone
+    return None
+
+
+# --- node config (/etc/pve/nodes/<node>/config) ------------------------------------
+
+def _config_digest(config):
+    text = "".join("%s: %s\n" % (k, config[k]) for k in sorted(config))
+    return _sha1(text)
+
+
+@route("GET", "/nodes/{node}/config")
+def node_config_get(req):
+    check_perm(req, "/", "Sys.Audit")
+    host = req.sim.node_of(req.host, req.params["node"])  # lives in /etc/pve: readable while the node is down
+    config = dict(host.node_config)
+    prop = req.params.get("property")
+    if prop and prop != "all":
+        return {prop: config[prop]} if prop in config else {}
+    config["digest"] = _config_digest(host.node_config)
+    return config
+
+
+_NODE_CONFIG_KEYS = {"acme", "ballooning-target", "description", "startall-onboot-delay", "wakeonlan"} | {
+    "acmedomain%d" % n for n in range(6)}
+
+
+@route("PUT", "/nodes/{node}/config")
+def node_config_set(req):
+    check_perm(req, "/", "Sys.Modify")
+    host = target(req)
+    req.sim.require_quorum(req.fs)
+    _assert_digest(req.params.get("digest"), _config_digest(host.node_config))
+    updated = dict(host.node_config)
+    for key, value in req.params.items():
+        if key in _NODE_CONFIG_KEYS:
+            updated[key] = value
+    for key in re.split(r"[,;\s]+", req.params.get("delete") or ""):
+        if key:
+            updated.pop(key, None)
+    if "wakeonlan" in updated:
+        mac = _parse_wakeonlan(updated["wakeonlan"]).get("mac", "")
+        if not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", mac):
+            raise ApiError.param({"wakeonlan": "invalid format - value does not look like a valid MAC address"})
+    host.node_config = updated
+    return None
+
+
+# --- subscription ----------------------------------------------------------------
+
+_KEY_RE = re.compile(r"^pve([1248])([cbsp])-([0-9a-f]{10})$")
+_LEVEL_NAMES = {"c": "Community", "b": "Basic", "s": "Standard", "p": "Premium"}
+SHOP_URL = "https://www.proxmox.com/en/proxmox-virtual-environment/pricing"
+
+
+def _server_id(host):
+    return hashlib.md5(("pvesim-ssh-host-key-" + host.name).encode()).hexdigest().upper()
+
+
+def _sockets(host):
+    return int(host.cpuinfo.get("sockets", 1) or 1)
+
+
+def _check_key(host, key):
+    """The subscription info a check against the shop would give, decided offline."""
+    match = _KEY_RE.match(key)
+    sockets, level, hexpart = int(match.group(1)), match.group(2), match.group(3)
+    now = int(time.time())
+    info = {"key": key, "checktime": now, "serverid": _server_id(host), "sockets": _sockets(host), "url": SHOP_URL}
+    if hexpart.endswith("dead"):
+        info.update(status="invalid", message="Invalid Server ID")
+    elif hexpart.endswith("0ff"):
+        info.update(status="expired", message="subscription expired")
+    elif sockets < _sockets(host):
+        info.update(status="invalid", message="wrong number of sockets (%d < %d)" % (sockets, _sockets(host)))
+    else:
+        regdate = time.strftime("%Y-%m-%d 00:00:00", time.gmtime(now - 86400 * 30))
+        due = time.strftime("%Y-%m-%d", time.gmtime(now + 86400 * 335))
+        info.update(status="active", level=level, regdate=regdate, nextduedate=due,
+                    productname="Proxmox VE %s Subscription %d CPU%s/year" % (_LEVEL_NAMES[level], sockets, "" if sockets == 1 else "s"))
+    return info
+
+
+@route("GET", "/nodes/{node}/subscription")
+def node_subscription_get(req):
+    host = target(req)
+    if not host.subscription:
+        return {"status": "notfound", "message": "There is no subscription key", "serverid": _server_id(host),
+                "sockets": _sockets(host), "url": SHOP_URL}
+    return dict(host.subscription)
+
+
+@route("PUT", "/nodes/{node}/subscription")
+def node_subscription_set(req):
+    check_perm(req, _node_path(req), "Sys.Modify")
+    host = target(req)
+    key = req.params["key"].strip()
+    if not _KEY_RE.match(key):
+        raise ApiError(500, "Wrong subscription key format")
+    host.subscription = _check_key(host, key)
+    return None
+
+
+@route("POST", "/nodes/{node}/subscription")
+def node_subscription_update(req):
+    check_perm(req, _node_path(req), "Sys.Modify")
+    host = target(req)
+    if host.subscription:
+        host.subscription = _check_key(host, host.subscription["key"])
+    return None
+
+
+@route("DELETE", "/nodes/{node}/subscription")
+def node_subscription_delete(req):
+    check_perm(req, _node_path(req), "Sys.Modify")
+    host = target(req)
+    host.subscription = {}
+    return None
+
+
+# --- certificates --------------------------------------------------------------------
+
+def _load_cert(pem):
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
+
+
+def _oneline(name):
+    # Net::SSLeay's X509_NAME_oneline form: /C=AT/O=.../CN=...
+    return "".join("/%s=%s" % (attr.rfc4514_attribute_name, attr.value) for attr in name)
+
+
+def cert_fingerprint(pem):
+    from cryptography.hazmat.primitives import hashes
+
+    digest = _load_cert(pem).fingerprint(hashes.SHA256())
+    return ":".join("%02X" % b for b in digest)
+
+
+def cert_info(pem, filename):
+    """PVE's pve-certificate-info for the first certificate of ``pem``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    cert = _load_cert(pem)
+    san = []
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        san = [str(v) for v in ext.get_values_for_type(x509.DNSName)]
+        san += [str(v) for v in ext.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        pass
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        key_type, bits = "rsaEncryption", key.key_size
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key_type, bits = "id-ecPublicKey", key.curve.key_size
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        key_type, bits = "ED25519", 253
+    else:
+        key_type, bits = "unknown", 0
+    not_before = getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before.replace(tzinfo=datetime.timezone.utc)
+    not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+    return {
+        "filename": filename, "fingerprint": cert_fingerprint(pem), "subject": _oneline(cert.subject),
+        "issuer": _oneline(cert.issuer), "notbefore": int(not_before.timestamp()), "notafter": int(not_after.timestamp()),
+        "san": san, "pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
+        "public-key-type": key_type, "public-key-bits": bits,
+    }
+
+
+def _ca_pem(sim, host):
+    return host.fs.extra.get("ca_cert_pem") or getattr(sim, "ca_cert_pem", None)
+
+
+@route("GET", "/nodes/{node}/certificates")
+def node_certificates_index(req):
+    req.sim.node_of(req.host, req.params["node"])
+    return [{"name": "acme"}, {"name": "custom"}, {"name": "info"}]
+
+
+@route("GET", "/nodes/{node}/certificates/info")
+def node_certificates_info(req):
+    host = target(req)
+    result = []
+    ca = _ca_pem(req.sim, host)
+    for pem, filename in ((ca, "pve-root-ca.pem"), (host.cert_pem, "pve-ssl.pem"),
+                          ((host.custom_cert or {}).get("cert_pem"), "pveproxy-ssl.pem")):
+        if pem:
+            try:
+                result.append(cert_info(pem, filename))
+            except ValueError:
+                continue  # PVE skips files it cannot read
+    return result
+
+
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s*[0-9A-Za-z+/=\s]+-----END CERTIFICATE-----\s*")
+_PEM_ANY = re.compile(r"-----BEGIN ([A-Z ]+)-----\s*[0-9A-Za-z+/=\s]+-----END \1-----\s*")
+
+
+def _strip_leading_text(text):
+    start = text.find("-----BEGIN ")
+    return text[start:] if start >= 0 else text
+
+
+def _reload_tls(sim, host):
+    """Make the host's HTTPS endpoint serve its current certificate (pveproxy restart)."""
+    served = host.custom_cert or {"cert_pem": host.cert_pem, "key_pem": host.key_pem, "fingerprint": host.fingerprint}
+    host.extra["served_fingerprint"] = served.get("fingerprint")
+    hook = getattr(sim, "reload_tls", None) or host.extra.get("reload_tls")
+    if callable(hook):
+        hook(host)
+
+
+def _key_matches(cert_pem, key_pem):
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return False
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    ours = key.public_key().public_bytes(serialization.Encoding.PEM, spki)
+    theirs = _load_cert(cert_pem).public_key().public_bytes(serialization.Encoding.PEM, spki)
+    return ours == theirs
+
+
+@route("POST", "/nodes/{node}/certificates/custom")
+def node_certificates_upload(req):
+    check_perm(req, _node_path(req), "Sys.Modify")
+    host = target(req)
+    req.sim.require_quorum(req.fs)
+    certs = _strip_leading_text(req.params["certificates"])
+    if not re.fullmatch(r"(%s)+" % _PEM_CERT.pattern, certs):
+        raise ApiError.param({"certificates": "not a valid PEM-formatted string."})
+    key = req.params.get("key")
+    if key:
+        key = _strip_leading_text(key)
+        if not _PEM_ANY.fullmatch(key):
+            raise ApiError.param({"key": "not a valid PEM-formatted string."})
+    elif not host.custom_cert:
+        raise ApiError.param({"key": "Attempted to upload custom certificate without (existing) key."})
+    else:
+        key = host.custom_cert["key_pem"]
+    if host.custom_cert and not req.params.get("force"):
+        raise ApiError(500, "Custom certificate file exists but force flag is not set.")
+    try:
+        info = cert_info(certs, "pveproxy-ssl.pem")
+    except ValueError:
+        raise ApiError(500, "unable to read certificate from '/etc/pve/nodes/%s/pveproxy-ssl.pem'" % host.name)
+    if not _key_matches(certs, key):
+        raise ApiError(500, "Failed to validate private key and certificate")
+    host.custom_cert = {"cert_pem": certs, "key_pem": key, "fingerprint": info["fingerprint"]}
+    if req.params.get("restart"):
+        _reload_tls(req.sim, host)
+    return info
+
+
+@route("DELETE", "/nodes/{node}/certificates/custom")
+def node_certificates_delete(req):
+    check_perm(req, _node_path(req), "Sys.Modify")
+    host = target(req)
+    req.sim.require_quorum(req.fs)
+    host.custom_cert = None
+    if req.params.get("restart"):
+        _reload_tls(req.sim, host)
+    return None
+
+
+# --- apt ----------------------------------------------------------------------------------
+
+@route("POST", "/nodes/{node}/apt/update")
+def node_apt_update(req):
+    check_perm(req, _node_path(req), "Sys.Modify")
+    host = target(req)
+
+    def finish(task):
+        task.log("starting apt-get update")
+        task.log("Hit:1 http://deb.debian.org/debian trixie InRelease")
+        task.log("Hit:2 http://deb.debian.org/debian trixie-updates InRelease")
+        task.log("Hit:3 http://security.debian.org/debian-security trixie-security InRelease")
+        task.log("Hit:4 http://download.proxmox.com/debian/pve trixie InRelease")
+        task.log("Reading package lists...")
+        host.extra["apt_updated"] = int(time.time())
+
+    user = req.identity.authid if req.identity else "root@pam"
+    return req.sim.start_task(host, "aptupdate", "", user, 5, finish)
+
+
+@route("GET", "/nodes/{node}/apt/update")
+def node_apt_list(req):
+    check_perm(req, _node_path(req), "Sys.Modify")
+    target(req)
+    return []  # the simulated hosts are always up to date
+
+
+# --- capabilities ------------------------------------------------------------------------
+
+# QEMU CPU models as PVE 9 lists them (name -> vendor the guest sees)
+_CPU_MODELS = [
+    ("486", "GenuineIntel"), ("athlon", "AuthenticAMD"), ("Broadwell", "GenuineIntel"),
+    ("Broadwell-IBRS", "GenuineIntel"), ("Broadwell-noTSX", "GenuineIntel"), ("Broadwell-noTSX-IBRS", "GenuineIntel"),
+    ("Cascadelake-Server", "GenuineIntel"), ("Cascadelake-Server-noTSX", "GenuineIntel"),
+    ("Cascadelake-Server-v2", "GenuineIntel"), ("Cascadelake-Server-v4", "GenuineIntel"),
+    ("Cascadelake-Server-v5", "GenuineIntel"), ("Conroe", "GenuineIntel"), ("Cooperlake", "GenuineIntel"),
+    ("Cooperlake-v2", "GenuineIntel"), ("core2duo", "GenuineIntel"), ("coreduo", "GenuineIntel"),
+    ("EPYC", "AuthenticAMD"), ("EPYC-Genoa", "AuthenticAMD"), ("EPYC-IBPB", "AuthenticAMD"),
+    ("EPYC-Milan", "AuthenticAMD"), ("EPYC-Milan-v2", "AuthenticAMD"), ("EPYC-Rome", "AuthenticAMD"),
+    ("EPYC-Rome-v2", "AuthenticAMD"), ("EPYC-Rome-v3", "AuthenticAMD"), ("EPYC-Rome-v4", "AuthenticAMD"),
+    ("EPYC-v3", "AuthenticAMD"), ("EPYC-v4", "AuthenticAMD"), ("GraniteRapids", "GenuineIntel"),
+    ("Haswell", "GenuineIntel"), ("Haswell-IBRS", "GenuineIntel"), ("Haswell-noTSX", "GenuineIntel"),
+    ("Haswell-noTSX-IBRS", "GenuineIntel"), ("host", "default"), ("Icelake-Server", "GenuineIntel"),
+    ("Icelake-Server-noTSX", "GenuineIntel"), ("Icelake-Server-v3", "GenuineIntel"),
+    ("Icelake-Server-v4", "GenuineIntel"), ("Icelake-Server-v5", "GenuineIntel"),
+    ("Icelake-Server-v6", "GenuineIntel"), ("IvyBridge", "GenuineIntel"), ("IvyBridge-IBRS", "GenuineIntel"),
+    ("KnightsMill", "GenuineIntel"), ("kvm32", "default"), ("kvm64", "default"), ("max", "default"),
+    ("Nehalem", "GenuineIntel"), ("Nehalem-IBRS", "GenuineIntel"), ("Opteron_G1", "AuthenticAMD"),
+    ("Opteron_G2", "AuthenticAMD"), ("Opteron_G3", "AuthenticAMD"), ("Opteron_G4", "AuthenticAMD"),
+    ("Opteron_G5", "AuthenticAMD"), ("Penryn", "GenuineIntel"), ("pentium", "GenuineIntel"),
+    ("pentium2", "GenuineIntel"), ("pentium3", "GenuineIntel"), ("phenom", "AuthenticAMD"),
+    ("qemu32", "default"), ("qemu64", "default"), ("SandyBridge", "GenuineIntel"),
+    ("SandyBridge-IBRS", "GenuineIntel"), ("SapphireRapids", "GenuineIntel"), ("SapphireRapids-v2", "GenuineIntel"),
+    ("Skylake-Client", "GenuineIntel"), ("Skylake-Client-IBRS", "GenuineIntel"),
+    ("Skylake-Client-noTSX-IBRS", "GenuineIntel"), ("Skylake-Client-v4", "GenuineIntel"),
+    ("Skylake-Server", "GenuineIntel"), ("Skylake-Server-IBRS", "GenuineIntel"),
+    ("Skylake-Server-noTSX-IBRS", "GenuineIntel"), ("Skylake-Server-v4", "GenuineIntel"),
+    ("Skylake-Server-v5", "GenuineIntel"), ("Westmere", "GenuineIntel"), ("Westmere-IBRS", "GenuineIntel"),
+    ("x86-64-v2", "default"), ("x86-64-v2-AES", "default"), ("x86-64-v3", "default"), ("x86-64-v4", "default"),
+]
+
+# CPU flags PVE lets a VM config toggle: (name, description, host /proc/cpuinfo flag it needs or None)
+_VM_CPU_FLAGS = [
+    ("md-clear", "Required to let the guest OS know if MDS is mitigated correctly", "md_clear"),
+    ("pcid", "Meltdown fix cost reduction on Westmere, Sandy-, and IvyBridge Intel CPUs", "pcid"),
+    ("spec-ctrl", "Allows improved Spectre mitigation with Intel CPUs", None),
+    ("ssbd", "Protection for \"Speculative Store Bypass\" for Intel models", "ssbd"),
+    ("ibpb", "Allows improved Spectre mitigation with AMD CPUs", "ibpb"),
+    ("virt-ssbd", "Basis for \"Speculative Store Bypass\" protection for AMD models", None),
+    ("amd-ssbd", "Improves Spectre mitigation performance with AMD CPUs, best used with \"virt-ssbd\"", "ssbd"),
+    ("amd-no-ssb", "Notifies guest OS that host is not vulnerable for Spectre on AMD CPUs", None),
+    ("pdpe1gb", "Allow guest OS to use 1GB size pages, if host HW supports it", "pdpe1gb"),
+    ("hv-tlbflush", "Improve performance in overcommitted Windows guests. May lead to guest bluescreens on old CPUs.", None),
+    ("hv-evmcs", "Improve performance for nested virtualization. Only supported on Intel CPUs.", "vmx"),
+    ("aes", "Activate AES instruction set for HW acceleration.", "aes"),
+]
+
+
+@route("GET", "/nodes/{node}/capabilities")
+def node_capabilities(req):
+    req.sim.node_of(req.host, req.params["node"])
+    return [{"name": "qemu"}]
+
+
+@route("GET", "/nodes/{node}/capabilities/qemu")
+def node_capabilities_qemu(req):
+    req.sim.node_of(req.host, req.params["node"])
+    return [{"name": "cpu"}, {"name": "cpu-flags"}, {"name": "machines"}, {"name": "migration"}]
+
+
+@route("GET", "/nodes/{node}/capabilities/qemu/cpu")
+def node_cpu_models(req):
+    target(req)
+    models = [{"name": name, "vendor": vendor, "custom": 0} for name, vendor in _CPU_MODELS]
+    # custom models (cluster-wide, /etc/pve/virtual-guest/cpu-models.conf) when someone stores them
+    for name, model in sorted((req.fs.extra.get("custom_cpu_models") or {}).items()):
+        models.append({"name": "custom-%s" % name, "vendor": model.get("vendor", "default"), "custom": 1})
+    return models
+
+
+@route("GET", "/nodes/{node}/capabilities/qemu/cpu-flags")
+def node_cpu_flags(req):
+    host = target(req)
+    have = set(str(host.cpuinfo.get("flags", "")).split())
+    return [{"name": name, "description": text} for name, text, needs in _VM_CPU_FLAGS if needs is None or needs in have]
+
+
+# --- RRD ------------------------------------------------------------------------------------
+
+_RRD_STEP = {"hour": 60, "day": 1800, "week": 10800, "month": 43200, "year": 604800, "decade": 6048000}
+
+
+@route("GET", "/nodes/{node}/rrddata")
+def node_rrddata(req):
+    check_perm(req, _node_path(req), "Sys.Audit")
+    host = req.sim.node_of(req.host, req.params["node"])
+    step = _RRD_STEP[req.params["timeframe"]]
+    peak = req.params.get("cf") == "MAX"
+    now = int(time.time()) // step * step
+    seed = int(hashlib.md5(host.name.encode()).hexdigest()[:6], 16)
+    cpu_now = host.cpu_fraction()
+    mem_now = host.used_mem() or host.base_mem
+    points = []
+    for index in range(70):
+        stamp = now - (69 - index) * step
+        # a gentle deterministic wave around the current load, higher for MAX
+        wave = 1.0 + 0.15 * math.sin((stamp / step + seed) / 5.0) + (0.1 if peak else 0.0)
+        if not host.online and index == 69:
+            points.append({"time": stamp})
+            continue
+        cpu = min(1.0, max(0.0, cpu_now * wave))
+        points.append({
+            "time": stamp, "cpu": round(cpu, 6), "maxcpu": host.maxcpu, "iowait": round(cpu * 0.02, 6),
+            "loadavg": round(cpu * host.maxcpu, 2), "memtotal": host.maxmem,
+            "memused": int(min(host.maxmem, mem_now * wave)), "swaptotal": 8 * 1024 ** 3, "swapused": 0,
+            "roottotal": host.maxdisk, "rootused": host.disk,
+            "netin": round(50000 * wave, 2), "netout": round(30000 * wave, 2),
+        })
+    return points
