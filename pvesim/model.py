@@ -111,6 +111,7 @@ class Task:
     lines: list = field(default_factory=list)
     pid: int = 0
     pstart: int = 0
+    fail_with: str = None  # fault injection: the task ends with this error, its effect not applied
 
     def log(self, line):
         self.lines.append(line)
@@ -174,6 +175,7 @@ class Simulator:
         self.access = None  # pvesim.access.AccessControl, set up by the server
         self.faults = None  # pvesim.faults.Faults
         self.stats = None  # pvesim.stats.RequestStats
+        self.server = None  # pvesim.server.SimServer while served over HTTPS (reload_certificate)
         self._pid = 1000
 
     # --- hosts -------------------------------------------------------------
@@ -236,6 +238,8 @@ class Simulator:
             end_at=time.monotonic() + self.delay(duration), finish=finish, guest=guest if lock else None,
             pid=self._pid, pstart=pstart,
         )
+        if self.faults is not None:  # sim.faults.fail_next_task(vmid, message)
+            task.fail_with = self.faults.take_task_failure(guest.vmid if guest is not None else task_id)
         host.tasks[upid] = task
         if duration <= 0 or self.time_scale <= 0:
             self._finish(task)
@@ -254,6 +258,8 @@ class Simulator:
 
     def _finish(self, task):
         try:
+            if task.fail_with:
+                raise ApiError(500, task.fail_with)
             if task.finish is not None:
                 task.finish(task)
             task.exitstatus = "OK"

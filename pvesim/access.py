@@ -1,0 +1,390 @@
+"""Authentication and privileges: tickets, CSRF tokens, API tokens, roles and ACLs.
+
+Users, groups, custom roles, tokens and ACLs live in the host's :class:`ClusterFS`
+(``fs.users``, ``fs.groups``, ``fs.roles``, ``fs.acl``), so a cluster shares them.
+
+Shapes kept in the ClusterFS:
+
+- ``fs.users[userid] = {"password", "enable": 1, "expire": 0, "groups": [...],
+  "totp": base32 secret or None, "email", "comment", "firstname", "lastname",
+  "tokens": {name: {"secret", "privsep": 1, "expire": 0, "comment"}}}``
+- ``fs.groups[groupid] = {"comment": ""}`` (members are in the users' ``groups``)
+- ``fs.roles[roleid] = set of privileges`` (custom roles only)
+- ``fs.acl = [{"path", "type": "user"|"group"|"token", "ugid", "roleid", "propagate": 1}]``
+
+root@pam always exists; its password is ``sim.root_password`` on every host and it
+holds every privilege everywhere, like on PVE.
+"""
+
+import base64
+import hashlib
+import hmac
+import secrets
+import struct
+import time
+
+from pvesim.errors import ApiError
+from pvesim.routing import Identity
+
+TICKET_LIFETIME = 2 * 3600  # PVE: 2 hours
+ROOT = "root@pam"
+
+# PVE 9 privilege groups (pve-access-control, PVE::AccessControl $privgroups):
+# "admin"/"user"/"audit" privileges make up the PVE<cat>Admin / PVE<cat>User roles.
+_PRIVGROUPS = {
+    "VM": {
+        "root": [],
+        "admin": ["VM.Config.Disk", "VM.Config.CPU", "VM.Config.Memory", "VM.Config.Network", "VM.Config.HWType",
+                  "VM.Config.Options", "VM.Allocate", "VM.Clone", "VM.Migrate", "VM.Snapshot",
+                  "VM.Snapshot.Rollback", "VM.Replicate", "VM.GuestAgent.FileRead", "VM.GuestAgent.FileWrite",
+                  "VM.GuestAgent.FileSystemMgmt", "VM.GuestAgent.Unrestricted"],
+        "user": ["VM.Config.CDROM", "VM.Config.Cloudinit", "VM.Console", "VM.Backup", "VM.PowerMgmt",
+                 "VM.GuestAgent.Audit"],
+        "audit": ["VM.Audit"],
+    },
+    "Sys": {
+        "root": ["Sys.PowerMgmt", "Sys.Modify", "Sys.Incoming", "Sys.AccessNetwork"],
+        "admin": ["Sys.Console", "Sys.Syslog"],
+        "user": [],
+        "audit": ["Sys.Audit"],
+    },
+    "Datastore": {
+        "root": [],
+        "admin": ["Datastore.Allocate", "Datastore.AllocateTemplate"],
+        "user": ["Datastore.AllocateSpace"],
+        "audit": ["Datastore.Audit"],
+    },
+    "SDN": {"root": [], "admin": ["SDN.Allocate", "SDN.Audit"], "user": ["SDN.Use"], "audit": ["SDN.Audit"]},
+    "User": {"root": ["Realm.Allocate"], "admin": ["User.Modify", "Group.Allocate", "Realm.AllocateUser"],
+             "user": [], "audit": []},
+    "Pool": {"root": [], "admin": ["Pool.Allocate"], "user": ["Pool.Audit"], "audit": ["Pool.Audit"]},
+    "Mapping": {"root": [], "admin": ["Mapping.Modify"], "user": ["Mapping.Use"], "audit": ["Mapping.Audit"]},
+}
+
+
+def _builtin_roles():
+    valid = {"Permissions.Modify"}  # in no group: only Administrator has it
+    roles = {"NoAccess": set()}
+    for cat, groups in _PRIVGROUPS.items():
+        valid.update(groups["root"] + groups["admin"] + groups["user"] + groups["audit"])
+        for priv in groups["admin"] + groups["user"] + groups["audit"]:
+            roles.setdefault("PVE%sAdmin" % cat, set()).add(priv)
+            roles.setdefault("PVEAdmin", set()).add(priv)
+        if groups["user"]:
+            roles["PVE%sUser" % cat] = set(groups["user"] + groups["audit"])
+        roles.setdefault("PVEAuditor", set()).update(groups["audit"])
+    roles["PVEAdmin"].discard("Mapping.Modify")  # PVE keeps it to Administrator / PVEMappingAdmin
+    roles["PVETemplateUser"] = {"VM.Clone", "VM.Audit"}
+    roles["Administrator"] = set(valid)
+    return valid, roles
+
+
+VALID_PRIVILEGES, BUILTIN_ROLES = _builtin_roles()
+
+
+def totp_code(secret_b32, at=None, step=30, digits=6):
+    """The RFC 6238 TOTP code of a base32 secret at time ``at``."""
+    key = base64.b32decode(secret_b32.upper() + "=" * (-len(secret_b32) % 8))
+    counter = int((time.time() if at is None else at) // step)
+    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return "%0*d" % (digits, value % 10 ** digits)
+
+
+def normalize_path(path):
+    parts = [p for p in (path or "/").split("/") if p]
+    return "/" + "/".join(parts)
+
+
+class AccessControl:
+    """Checks credentials and privileges for every host of a simulator."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self._secret = secrets.token_bytes(32)
+        self.not_before = 0  # tickets issued before this (epoch seconds) are invalid: "expire all"
+        self.clock_offset = 0  # seconds added to "now", lets tests age tickets
+
+    def now(self):
+        return time.time() + self.clock_offset
+
+    # --- tickets and CSRF tokens ------------------------------------------
+    def _sign(self, text):
+        return base64.b64encode(hmac.new(self._secret, text.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+
+    def make_ticket(self, userid):
+        """``PVE:user@realm:HEXTIME::signature``, PVE's ticket layout."""
+        plain = "PVE:%s:%08X" % (userid, int(self.now()))
+        return plain + "::" + self._sign(plain)
+
+    def verify_ticket(self, ticket):
+        """The userid a ticket was issued to, or None when it is forged or expired."""
+        if not ticket or "::" not in ticket:
+            return None
+        plain, _, signature = ticket.partition("::")
+        if not hmac.compare_digest(signature, self._sign(plain)):
+            return None
+        try:
+            prefix, rest = plain.split(":", 1)
+            userid, hextime = rest.rsplit(":", 1)
+            issued = int(hextime, 16)
+        except ValueError:
+            return None
+        age = self.now() - issued
+        if prefix != "PVE" or age > TICKET_LIFETIME or age < -300 or issued < self.not_before:
+            return None
+        return userid
+
+    def make_csrf(self, userid):
+        plain = "%08X" % int(self.now())
+        return plain + ":" + self._sign("csrf:%s:%s" % (plain, userid))
+
+    def verify_csrf(self, userid, token):
+        if not token or ":" not in token:
+            return False
+        plain, _, signature = token.partition(":")
+        try:
+            issued = int(plain, 16)
+        except ValueError:
+            return False
+        if self.now() - issued > TICKET_LIFETIME:
+            return False
+        return hmac.compare_digest(signature, self._sign("csrf:%s:%s" % (plain, userid)))
+
+    def expire_all_tickets(self):
+        self.not_before = int(self.now()) + 1
+
+    # --- users --------------------------------------------------------------
+    def user(self, fs, userid):
+        if userid == ROOT:
+            entry = fs.users.get(ROOT, {})
+            return {"enable": 1, "expire": 0, "groups": [], "tokens": {}, **entry, "password": self.sim.root_password}
+        return fs.users.get(userid)
+
+    def _user_usable(self, user):
+        if not user or not int(user.get("enable", 1)):
+            return False
+        expire = int(user.get("expire") or 0)
+        return not expire or expire > self.now()
+
+    def login(self, fs, username, password, realm=None, otp=None):
+        """Check a password (and TOTP code); return the userid or raise PVE's 401."""
+        userid = username if "@" in username or not realm else "%s@%s" % (username, realm)
+        if "@" not in userid:
+            raise ApiError(401, "authentication failure")
+        user = self.user(fs, userid)
+        if not self._user_usable(user) or user.get("password") is None:
+            raise ApiError(401, "authentication failure")
+        if not hmac.compare_digest(str(user["password"]), str(password)):
+            raise ApiError(401, "authentication failure")
+        if user.get("totp"):
+            # One accepted step either side, as PVE's TOTP check allows some clock skew.
+            now = self.now()
+            codes = {totp_code(user["totp"], now + delta) for delta in (-30, 0, 30)}
+            if not otp or otp not in codes:
+                raise ApiError(401, "authentication failure")
+        return userid
+
+    def token_identity(self, fs, header_value):
+        """Identity for ``user@realm!name=secret`` (what follows ``PVEAPIToken=``), or None."""
+        tokenid, sep, secret = header_value.partition("=")
+        if not sep or "!" not in tokenid:
+            return None
+        userid, _, name = tokenid.partition("!")
+        user = self.user(fs, userid)
+        if not self._user_usable(user):
+            return None
+        token = (fs.users.get(userid) or {}).get("tokens", {}).get(name)
+        if token is None or not hmac.compare_digest(str(token.get("secret", "")), secret):
+            return None
+        expire = int(token.get("expire") or 0)
+        if expire and expire < self.now():
+            return None
+        return Identity(userid=userid, tokenid=name, privsep=bool(int(token.get("privsep", 1))))
+
+    # --- privileges ---------------------------------------------------------
+    def role_privs(self, fs, roleid):
+        if roleid in BUILTIN_ROLES:
+            return BUILTIN_ROLES[roleid]
+        return set(fs.roles.get(roleid, ()))
+
+    def _roles_on_path(self, fs, kind, ugids, path):
+        """PVE's ACL walk: from / down to ``path``, a level with entries for the subject
+        replaces what higher levels granted; non-propagating entries count only at
+        ``path`` itself; user entries at a level win over group entries there."""
+        target = normalize_path(path)
+        parts = [p for p in target.split("/") if p]
+        levels = ["/"] + ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        roles = set()
+        for level in levels:
+            final = level == target
+            found_direct = set()
+            found_group = set()
+            for entry in fs.acl:
+                if normalize_path(entry["path"]) != level:
+                    continue
+                if not final and not int(entry.get("propagate", 1)):
+                    continue
+                if entry["type"] == kind and entry["ugid"] in ugids:
+                    found_direct.add(entry["roleid"])
+                elif kind == "user" and entry["type"] == "group" and entry["ugid"] in ugids.groups:
+                    found_group.add(entry["roleid"])
+            if found_direct:
+                roles = found_direct
+            elif found_group:
+                roles = found_group
+        return roles
+
+    def _privs_for(self, fs, kind, subject, groups, path):
+        class _Subjects(set):
+            pass
+
+        ugids = _Subjects([subject])
+        ugids.groups = set(groups)
+        roles = self._roles_on_path(fs, kind, ugids, path)
+        if "NoAccess" in roles:
+            return set()
+        privs = set()
+        for role in roles:
+            privs |= self.role_privs(fs, role)
+        return privs
+
+    def privileges(self, fs, identity, path):
+        """The set of privileges ``identity`` holds on ACL ``path``."""
+        if identity is None:
+            return set()
+        path = normalize_path(path)
+        paths = [path]
+        # A guest's privileges include those its pool grants (/pool/<pool>).
+        if path.startswith("/vms/"):
+            try:
+                guest = fs.guests.get(int(path.split("/")[2]))
+            except ValueError:
+                guest = None
+            if guest is not None and guest.pool:
+                paths.append("/pool/" + guest.pool)
+        user = self.user(fs, identity.userid)
+        if not self._user_usable(user):
+            return set()
+        if identity.userid == ROOT:
+            user_privs = set(VALID_PRIVILEGES)
+        else:
+            user_privs = set()
+            for one in paths:
+                user_privs |= self._privs_for(fs, "user", identity.userid, user.get("groups", []), one)
+        if identity.tokenid and identity.privsep:
+            token_privs = set()
+            for one in paths:
+                token_privs |= self._privs_for(fs, "token", identity.authid, [], one)
+            return user_privs & token_privs
+        return user_privs
+
+    def has_priv(self, fs, identity, path, privilege):
+        return privilege in self.privileges(fs, identity, path)
+
+    def acl_paths(self, fs):
+        """Every path with an ACL entry, plus the paths of existing objects."""
+        paths = {"/", "/access", "/access/groups", "/nodes", "/pool", "/storage", "/vms", "/sdn", "/mapping"}
+        paths.update(normalize_path(e["path"]) for e in fs.acl)
+        paths.update("/vms/%d" % vmid for vmid in fs.guests)
+        paths.update("/storage/%s" % s for s in fs.storage)
+        paths.update("/nodes/%s" % h.name for h in self.sim.members(fs))
+        paths.update("/pool/%s" % p for p in fs.pools)
+        return sorted(paths)
+
+    def permissions(self, fs, identity, path=None):
+        """``{path: {privilege: 1}}`` as ``GET /access/permissions`` answers it."""
+        out = {}
+        for one in [normalize_path(path)] if path else self.acl_paths(fs):
+            privs = self.privileges(fs, identity, one)
+            if privs or path:
+                out[one] = {p: 1 for p in sorted(privs)}
+        return out
+
+    # --- schema permission checks ------------------------------------------
+    def check_permissions(self, fs, identity, permissions, params):
+        """Evaluate a schema entry's ``permissions``; raise PVE's 403 when they fail."""
+        permissions = permissions or {}
+        user = permissions.get("user")
+        if user == "world":
+            return
+        if identity is None:
+            raise ApiError(401, "authentication failure")
+        if identity.userid == ROOT and not identity.privsep:
+            return
+        check = permissions.get("check")
+        if check is None:
+            if user == "all":
+                return
+            if not permissions and identity.userid == ROOT:
+                return  # methods without a permission entry are for root@pam only
+            raise ApiError(403, "Permission check failed")
+        if not self._check(fs, identity, check, params, raise_error=True):
+            raise ApiError(403, "Permission check failed")
+
+    def _check(self, fs, identity, check, params, raise_error):
+        kind = check[0]
+        if kind in ("and", "or"):
+            results = []
+            for sub in check[1:]:
+                ok = self._check(fs, identity, sub, params, raise_error and kind == "and")
+                if kind == "or" and ok:
+                    return True
+                if kind == "and" and not ok:
+                    return False
+                results.append(ok)
+            return kind == "and"
+        if kind == "perm":
+            path_template, privs = check[1], check[2]
+            options = dict(zip(check[3::2], check[4::2]))
+            required_param = options.get("require_param")
+            if required_param and params.get(required_param) is None:
+                return False
+            path = path_template
+            for name, value in params.items():
+                path = path.replace("{%s}" % name, str(value))
+            path = normalize_path(path)
+            held = self.privileges(fs, identity, path)
+            if options.get("any"):
+                if held & set(privs):
+                    return True
+                if raise_error:
+                    raise ApiError.forbidden(path, "|".join(privs))
+                return False
+            for priv in privs:
+                if priv not in held:
+                    if raise_error:
+                        raise ApiError.forbidden(path, priv)
+                    return False
+            return True
+        if kind == "userid-param":
+            target = params.get("userid")
+            if check[1] == "self":
+                return target == identity.userid
+            return target != identity.userid  # "Self" forbidden
+        if kind == "userid-group":
+            privs = check[1]
+            options = dict(zip(check[2::2], check[3::2]))
+            held = self.privileges(fs, identity, "/access/groups")
+            if set(privs) <= held:
+                return True
+            target = params.get("userid")
+            groups = []
+            if options.get("groups_param") and params.get(options["groups_param"]):
+                groups = [g for g in str(params[options["groups_param"]]).split(",") if g]
+            elif target:
+                groups = (fs.users.get(target) or {}).get("groups", [])
+            return bool(groups) and all(
+                set(privs) <= self.privileges(fs, identity, "/access/groups/" + g) for g in groups)
+        return False
+
+
+def _register_privileges():
+    # The schema checker validates "pve-priv-list" values against this list.
+    from pvesim import schema
+
+    schema.KNOWN_PRIVILEGES.update(VALID_PRIVILEGES)
+
+
+_register_privileges()

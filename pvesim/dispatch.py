@@ -1,0 +1,78 @@
+"""The request pipeline short of HTTP: tick, route, validate, authorise, proxy, handle.
+
+:func:`dispatch` is what both the HTTPS servers and in-process test calls use, so a
+handler behaves the same whichever way it is reached.
+"""
+
+from pvesim import schema
+from pvesim.errors import ApiError
+from pvesim.routing import Request, match
+
+# PVE's proxy error when pveproxy cannot reach the node a request is for.
+PROXY_ERROR = (595, "No route to host")
+
+
+def not_implemented(method, path):
+    return ApiError(501, "Method '%s %s' not implemented" % (method, path))
+
+
+def to_pve_json(value):
+    """Booleans as 0/1, as PVE's JSON answers carry them."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: to_pve_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_pve_json(v) for v in value]
+    return value
+
+
+def resolve(method, path):
+    """``(template, path_params, handler, schema_info)`` or raise PVE's 501."""
+    found = match(method, path)
+    if found is None or found[2] is None:
+        raise not_implemented(method, path)
+    template, path_params, handler = found
+    info = schema.method_info(template, method)
+    if info is None:  # a route that PVE does not have: a pvesim bug, reported as PVE would
+        raise not_implemented(method, path)
+    return template, path_params, handler, info
+
+
+def dispatch(sim, host, method, path, params, identity):
+    """Run one API call on ``host`` and return what goes under ``"data"``.
+
+    ``path`` is the API path without ``/api2/json`` (e.g. ``/nodes/pve1/status``);
+    ``params`` maps names to strings, lists of strings (repeated form keys) or JSON
+    values; ``identity`` is the authenticated caller (None: not authenticated).
+    Raises :class:`ApiError` with PVE's status and message.
+    """
+    method = method.upper()
+    with sim.lock:
+        sim.tick()
+        template, path_params, handler, info = resolve(method, path)
+        if sim.faults is not None:
+            sim.faults.before_dispatch(host, method, path, template)
+        raw = dict(params or {})
+        raw.update(path_params)  # the path wins over a same-named parameter
+        typed = schema.validate(info, raw)
+
+        permissions = info.get("permissions") or {}
+        if permissions.get("user") != "world":
+            if identity is None:
+                raise ApiError(401, "No ticket")
+            if identity.tokenid and not int(info.get("allowtoken", 1)):
+                raise ApiError(401, "API tokens are not allowed to access this API endpoint")
+        if sim.access is not None:
+            sim.access.check_permissions(host.fs, identity, permissions, typed)
+
+        target = host
+        proxyto = info.get("proxyto")
+        if proxyto and typed.get(proxyto) is not None and typed[proxyto] != host.name:
+            target = sim.node_of(host, typed[proxyto])
+            if not target.online:
+                raise ApiError(*PROXY_ERROR)
+        request = Request(method=method, template=template, path=path, params=typed, sim=sim,
+                          host=target, identity=identity)
+        request.extra["received_by"] = host.name
+        return to_pve_json(handler(request))

@@ -1,0 +1,192 @@
+"""Faults on demand: failing, slow and dropped requests, failing tasks, offline nodes,
+expired tickets and lost quorum.
+
+Python API (``sim.faults``)::
+
+    sim.faults.fail_next("/nodes/*/qemu/*/migrate", method="POST", count=2, status=595,
+                         message="No route to host")
+    sim.faults.add_latency(0.5, path="/cluster/resources")       # every matching request
+    sim.faults.drop_next("/version", count=1)                     # close without answer
+    sim.faults.fail_next_task(100, "migration aborted")           # next task on guest 100
+    sim.faults.set_offline("pve2"); sim.faults.set_online("pve2")
+    sim.faults.expire_tickets()
+    sim.faults.lose_quorum("pve1"); sim.faults.restore_quorum("pve1")
+    sim.faults.clear()
+
+``path`` is a shell glob on the API path (``/nodes/*/status``) or a route template
+(``/nodes/{node}/status``); ``method`` None matches every method, ``node`` limits a
+rule to the host that receives the request.  The same actions can be given as JSON
+(:meth:`Faults.apply`): scenario key ``faults``, ``PVESIM_FAULTS`` / ``--faults`` of
+the CLI, and the CLI's control channel.
+"""
+
+import fnmatch
+import threading
+
+from pvesim.errors import ApiError
+
+
+class Faults:
+    def __init__(self, sim):
+        self.sim = sim
+        self._lock = threading.Lock()
+        self.rules = []  # dicts: kind (fail|latency|drop), path, method, node, count (None = forever), ...
+        self.task_failures = {}  # vmid -> [messages], consumed by Simulator.start_task
+
+    # --- request faults ------------------------------------------------------
+    def _add(self, kind, path, method, count, node, **extra):
+        rule = {"kind": kind, "path": path or "*", "method": method.upper() if method else None,
+                "count": count, "node": node, **extra}
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def fail_next(self, path="*", method=None, count=1, status=500, message="simulated failure", node=None):
+        """The next ``count`` matching requests fail with ``status`` and ``message``."""
+        return self._add("fail", path, method, count, node, status=int(status), message=message)
+
+    def add_latency(self, seconds, path="*", method=None, count=None, node=None):
+        """Matching requests wait ``seconds`` before they are handled (``count`` None: always)."""
+        return self._add("latency", path, method, count, node, seconds=float(seconds))
+
+    def drop_next(self, path="*", method=None, count=1, node=None):
+        """The next ``count`` matching requests get their connection closed, no answer."""
+        return self._add("drop", path, method, count, node)
+
+    @staticmethod
+    def _matches(rule, node, method, path, template):
+        if rule["node"] and rule["node"] != node:
+            return False
+        if rule["method"] and rule["method"] != method:
+            return False
+        pattern = rule["path"]
+        return pattern == template or fnmatch.fnmatchcase(path, pattern)
+
+    def _take(self, kinds, node, method, path, template):
+        """Matching rules of ``kinds``, with their counts consumed."""
+        taken = []
+        with self._lock:
+            for rule in list(self.rules):
+                if rule["kind"] in kinds and self._matches(rule, node, method, path, template):
+                    taken.append(rule)
+                    if rule["count"] is not None:
+                        rule["count"] -= 1
+                        if rule["count"] <= 0:
+                            self.rules.remove(rule)
+        return taken
+
+    def http_action(self, host, method, path, template):
+        """``(delay seconds, drop?)`` for a request arriving over HTTPS."""
+        delay, drop = 0.0, False
+        for rule in self._take(("latency", "drop"), host.name, method, path, template):
+            if rule["kind"] == "latency":
+                delay += rule["seconds"]
+            else:
+                drop = True
+        return delay, drop
+
+    def before_dispatch(self, host, method, path, template):
+        """Raise the failure a ``fail`` rule asks for (HTTP and in-process calls alike)."""
+        for rule in self._take(("fail",), host.name, method, path, template):
+            raise ApiError(rule["status"], rule["message"])
+
+    # --- task, node, ticket and quorum faults -----------------------------------
+    def fail_next_task(self, vmid, message="simulated task failure"):
+        """The next task started on guest ``vmid`` ends with ``message`` as its exit status."""
+        with self._lock:
+            self.task_failures.setdefault(int(vmid), []).append(message)
+
+    def take_task_failure(self, task_id):
+        """Called by the task engine when a task starts; the message, or None."""
+        try:
+            vmid = int(task_id)
+        except (TypeError, ValueError):
+            return None
+        with self._lock:
+            pending = self.task_failures.get(vmid)
+            if not pending:
+                return None
+            message = pending.pop(0)
+            if not pending:
+                del self.task_failures[vmid]
+            return message
+
+    def set_offline(self, node, seconds=None):
+        """Take a host offline (its endpoint drops connections); back after ``seconds`` if given."""
+        import time
+
+        with self.sim.lock:
+            host = self.sim.hosts[node]
+            host.online = False
+            host.online_at = time.monotonic() + seconds if seconds else None
+
+    def set_online(self, node):
+        import time
+
+        with self.sim.lock:
+            host = self.sim.hosts[node]
+            host.online, host.online_at = True, None
+            host.boot_time = time.time()
+
+    def expire_tickets(self):
+        """Every ticket issued so far stops working (clients must log in again)."""
+        self.sim.access.expire_all_tickets()
+
+    def lose_quorum(self, node=None):
+        """The cluster of ``node`` (default: every cluster) loses quorum."""
+        for fs in self._filesystems(node):
+            fs.extra["quorum_lost"] = True
+
+    def restore_quorum(self, node=None):
+        for fs in self._filesystems(node):
+            fs.extra.pop("quorum_lost", None)
+
+    def _filesystems(self, node):
+        hosts = [self.sim.hosts[node]] if node else list(self.sim.hosts.values())
+        seen = []
+        for host in hosts:
+            if all(host.fs is not fs for fs in seen):
+                seen.append(host.fs)
+        return seen
+
+    def clear(self):
+        with self._lock:
+            self.rules.clear()
+            self.task_failures.clear()
+
+    def describe(self):
+        with self._lock:
+            return {"rules": [dict(r) for r in self.rules],
+                    "task_failures": {str(k): list(v) for k, v in self.task_failures.items()}}
+
+    # --- JSON form ----------------------------------------------------------------
+    def apply(self, spec):
+        """Apply one action or a list of them, each a dict with ``action`` and the keyword
+        arguments of the method of that name: ``fail_next``, ``add_latency``, ``drop_next``,
+        ``fail_next_task``, ``set_offline``, ``set_online``, ``expire_tickets``,
+        ``lose_quorum``, ``restore_quorum``, ``clear``.  Example:
+        ``{"action": "fail_next", "path": "/version", "status": 595, "message": "No route to host"}``.
+        """
+        actions = spec if isinstance(spec, list) else [spec]
+        allowed = {"fail_next", "add_latency", "drop_next", "fail_next_task", "set_offline", "set_online",
+                   "expire_tickets", "lose_quorum", "restore_quorum", "clear"}
+        for action in actions:
+            args = dict(action)
+            name = args.pop("action", None)
+            if name not in allowed:
+                raise ValueError("unknown fault action %r (known: %s)" % (name, ", ".join(sorted(allowed))))
+            getattr(self, name)(**args)
+
+
+def _load_scenario_faults():
+    from pvesim.scenario import scenario_key
+
+    @scenario_key("faults")
+    def _faults_from_scenario(sim, value):
+        # Loaded before the server exists: keep the actions until it sets up sim.faults.
+        if sim.faults is None:
+            sim.faults = Faults(sim)
+        sim.faults.apply(value)
+
+
+_load_scenario_faults()

@@ -1,0 +1,110 @@
+"""Generate pvesim/data/api-schema.json and storage-types.json from the official data.
+
+    python -m pvesim.gen_schema [--schema PATH] [--storage-types PATH] [--check]
+
+Keeps the schema entries of the routes registered in ``ROUTES`` only, without the
+text meant for people (descriptions, typetext, return schemas), except the
+descriptions of indexed families (``net[n]``) that state the index range.
+Output is deterministic (sorted keys, fixed layout), so reruns give the same file.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pvesim import schema
+from pvesim.routing import ROUTES, load_all_handlers
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SCHEMA = REPO.parent / "shared" / "pve-api" / "pve-api-schema.json"
+DEFAULT_STORAGE = REPO.parent / "shared" / "pve-api" / "storage-type-options.json"
+
+_DROP = {"description", "typetext", "verbose_description", "format_description", "title", "renderer",
+         "completion", "print_width", "instance-types", "type-property"}
+_KEEP_METHOD = ("parameters", "permissions", "proxyto", "allowtoken", "protected")
+
+
+def _strip(prop, name=""):
+    out = {}
+    for key, value in prop.items():
+        if key in _DROP and not (key == "description" and name.endswith("[n]")):
+            continue
+        if key == "format" and isinstance(value, dict):
+            value = {k: _strip(v, k) for k, v in value.items()}
+        elif key == "items" and isinstance(value, dict):
+            value = _strip(value)
+        out[key] = value
+    return out
+
+
+def _compact_method(info):
+    out = {}
+    for key in _KEEP_METHOD:
+        if key not in info:
+            continue
+        value = info[key]
+        if key == "permissions":
+            value = {k: v for k, v in value.items() if k != "description"}
+        elif key == "parameters":
+            value = {k: v for k, v in value.items() if k != "description"}
+            if "properties" in value:
+                value["properties"] = {n: _strip(p, n) for n, p in value["properties"].items()}
+        out[key] = value
+    return out
+
+
+def build(schema_path=DEFAULT_SCHEMA, routes=None):
+    """The compact schema document for ``routes`` (default: every registered route)."""
+    if routes is None:
+        load_all_handlers()
+        routes = ROUTES
+    index = schema.official_index(schema_path)
+    result, missing = {}, []
+    for method, template in sorted(routes):
+        info = index.get(template, {}).get(method)
+        if info is None:
+            missing.append("%s %s" % (method, template))
+            continue
+        result.setdefault(template, {})[method] = _compact_method(info)
+    doc = {"source": "pve-api-schema.json (PVE 9.1, proxmox/pve-docs api-viewer/apidata.js); see SOURCE.md",
+           "routes": result}
+    return doc, missing
+
+
+def render(doc):
+    return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def build_storage(path=DEFAULT_STORAGE):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--schema", default=str(DEFAULT_SCHEMA))
+    parser.add_argument("--storage-types", default=str(DEFAULT_STORAGE))
+    parser.add_argument("--check", action="store_true", help="only report whether the files are current")
+    args = parser.parse_args(argv)
+    doc, missing = build(args.schema)
+    if missing:
+        print("routes not in the official schema (fix them):\n  " + "\n  ".join(missing), file=sys.stderr)
+    outputs = {schema.SCHEMA_FILE: render(doc)}
+    if Path(args.storage_types).exists():
+        outputs[schema.DATA_DIR / "storage-types.json"] = render(build_storage(args.storage_types))
+    stale = False
+    for path, text in outputs.items():
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current != text:
+            stale = True
+            if not args.check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+                print("wrote %s" % path)
+    if args.check and stale:
+        print("generated data is out of date: run python -m pvesim.gen_schema", file=sys.stderr)
+    return 1 if missing or (args.check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

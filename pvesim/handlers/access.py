@@ -1,0 +1,180 @@
+"""Login and permission queries (/access/ticket, /access/permissions) and the scenario
+keys that set up users, groups, roles, tokens and ACLs.
+
+Scenario keys (see pvesim/README.md):
+
+- ``users``: list of ``{"userid": "alice@pve", "password", "enable": 1, "expire": 0,
+  "groups": ["ops"], "totp": "BASE32SECRET", "email", "comment", "firstname", "lastname"}``
+- ``groups``: list of ``{"groupid", "comment", "users": ["alice@pve"]}``
+- ``roles``: ``{"RoleName": ["VM.Audit", ...] or "VM.Audit,Sys.Audit"}``
+- ``tokens``: list of ``{"tokenid": "alice@pve!ci", "secret", "privsep": 1, "expire": 0, "comment"}``
+- ``acl``: list of ``{"path", "roleid", "users"|"groups"|"tokens": "a,b", "propagate": 1}``
+  (the PUT /access/acl form) or ``{"path", "type", "ugid", "roleid", "propagate"}``
+  (the GET /access/acl form)
+"""
+
+import uuid
+
+from pvesim.access import ROOT, normalize_path
+from pvesim.errors import ApiError
+from pvesim.routing import Identity, route
+from pvesim.scenario import scenario_key
+
+
+def _filesystems(sim):
+    seen = []
+    for host in sim.hosts.values():
+        if all(host.fs is not fs for fs in seen):
+            seen.append(host.fs)
+    return seen
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in value.replace(";", ",").split(",") if v]
+    return list(value)
+
+
+def _items(value, key):
+    """A list of dicts, or a dict keyed by id, as a list of dicts carrying ``key``."""
+    if isinstance(value, dict):
+        return [dict(v or {}, **{key: k}) for k, v in value.items()]
+    return list(value)
+
+
+@scenario_key("groups")
+def load_groups(sim, value):
+    for fs in _filesystems(sim):
+        for item in _items(value, "groupid"):
+            fs.groups[item["groupid"]] = {"comment": item.get("comment", "")}
+            for userid in _as_list(item.get("users")):
+                user = fs.users.setdefault(userid, {"enable": 1, "expire": 0, "groups": [], "tokens": {}})
+                if item["groupid"] not in user.setdefault("groups", []):
+                    user["groups"].append(item["groupid"])
+
+
+@scenario_key("users")
+def load_users(sim, value):
+    for fs in _filesystems(sim):
+        for item in _items(value, "userid"):
+            user = fs.users.setdefault(item["userid"], {"groups": [], "tokens": {}})
+            user.update({k: v for k, v in item.items() if k not in ("userid", "groups", "tokens")})
+            user.setdefault("enable", 1)
+            user.setdefault("expire", 0)
+            for group in _as_list(item.get("groups")):
+                fs.groups.setdefault(group, {"comment": ""})
+                if group not in user["groups"]:
+                    user["groups"].append(group)
+
+
+@scenario_key("roles")
+def load_roles(sim, value):
+    for fs in _filesystems(sim):
+        for roleid, privs in value.items():
+            fs.roles[roleid] = set(_as_list(privs))
+
+
+@scenario_key("tokens")
+def load_tokens(sim, value):
+    for fs in _filesystems(sim):
+        for item in _items(value, "tokenid"):
+            userid, _, name = item["tokenid"].partition("!")
+            user = fs.users.setdefault(userid, {"enable": 1, "expire": 0, "groups": [], "tokens": {}})
+            user.setdefault("tokens", {})[name] = {
+                "secret": item.get("secret") or item.get("value") or str(uuid.uuid4()),
+                "privsep": int(item.get("privsep", 1)), "expire": int(item.get("expire", 0)),
+                "comment": item.get("comment", ""),
+            }
+
+
+@scenario_key("acl")
+def load_acl(sim, value):
+    for fs in _filesystems(sim):
+        for item in value:
+            propagate = int(item.get("propagate", 1))
+            entries = []
+            if "ugid" in item:
+                entries.append((item["type"], item["ugid"]))
+            for kind, key in (("user", "users"), ("group", "groups"), ("token", "tokens")):
+                entries.extend((kind, ugid) for ugid in _as_list(item.get(key)))
+            for role in _as_list(item.get("roleid") or item.get("roles")):
+                for kind, ugid in entries:
+                    fs.acl.append({"path": normalize_path(item["path"]), "type": kind, "ugid": ugid,
+                                   "roleid": role, "propagate": propagate})
+
+
+def _caps(sim, fs, identity):
+    """The ``cap`` object of a login answer: privileges by GUI area."""
+    def pick(path, prefixes, extra=()):
+        privs = sim.access.privileges(fs, identity, path)
+        return {p: 1 for p in sorted(privs) if p.startswith(prefixes) or p in extra}
+
+    return {
+        "vms": pick("/vms", ("VM.",), ("Permissions.Modify",)),
+        "storage": pick("/storage", ("Datastore.",), ("Permissions.Modify",)),
+        "access": pick("/access", ("User.", "Group.", "Realm."), ("Permissions.Modify",)),
+        "nodes": pick("/nodes", ("Sys.",), ("Permissions.Modify",)),
+        "dc": pick("/", ("SDN.",), ("Sys.Audit", "Sys.Modify", "Permissions.Modify")),
+        "sdn": pick("/sdn", ("SDN.",), ("Permissions.Modify",)),
+        "mapping": pick("/mapping", ("Mapping.",), ("Permissions.Modify",)),
+    }
+
+
+@route("POST", "/access/ticket")
+def create_ticket(req):
+    sim, fs, p = req.sim, req.fs, req.params
+    username = p["username"]
+    if p.get("realm") and "@" not in username:
+        username = "%s@%s" % (username, p["realm"])
+    password = p["password"]
+    renewed = sim.access.verify_ticket(password) if password.startswith("PVE:") else None
+    if renewed is not None and renewed == username:
+        userid = renewed  # "The secret password. This can also be a valid ticket."
+    else:
+        userid = sim.access.login(fs, username, password, otp=p.get("otp"))
+    identity = Identity(userid=userid)
+    if p.get("path") and p.get("privs"):
+        privs = [x for x in p["privs"].replace(";", ",").split(",") if x]
+        held = sim.access.privileges(fs, identity, p["path"])
+        if not set(privs) <= held:
+            raise ApiError(401, "permission check failed")
+    answer = {"username": userid, "ticket": sim.access.make_ticket(userid),
+              "CSRFPreventionToken": sim.access.make_csrf(userid), "cap": _caps(sim, fs, identity)}
+    if fs.cluster_name:
+        answer["clustername"] = fs.cluster_name
+    return answer
+
+
+@route("GET", "/access/ticket")
+def get_ticket(req):
+    return None
+
+
+@route("GET", "/access")
+def access_index(req):
+    return [{"subdir": s} for s in ("users", "groups", "roles", "acl", "domains", "openid", "tfa", "ticket",
+                                    "password", "permissions", "vncticket")]
+
+
+@route("GET", "/access/permissions")
+def permissions(req):
+    sim, fs, caller = req.sim, req.fs, req.identity
+    target = caller
+    userid = req.params.get("userid")
+    if userid and userid != caller.authid:
+        user_part, _, token = userid.partition("!")
+        own_token = caller.tokenid is None and user_part == caller.userid
+        if not own_token and not req.has_priv("/access", "Sys.Audit"):
+            raise ApiError.forbidden("/access", "Sys.Audit")
+        privsep = True
+        if token:
+            info = (fs.users.get(user_part) or {}).get("tokens", {}).get(token)
+            if info is None:
+                raise ApiError(500, "no such token '%s' for user '%s'" % (token, user_part))
+            privsep = bool(int(info.get("privsep", 1)))
+        elif user_part != ROOT and user_part not in fs.users:
+            raise ApiError(500, "no such user '%s'" % user_part)
+        target = Identity(userid=user_part, tokenid=token or None, privsep=privsep)
+    return sim.access.permissions(fs, target, req.params.get("path"))

@@ -1,0 +1,164 @@
+"""Helpers to run pvesim inside a test process.
+
+    from pvesim.testing import running, call, make_sim
+
+    with running("shared/scenarios/example-standalone-3.json") as pve:
+        pve.urls          # {"node": "https://127.31.7.2:8006", ...}
+        pve.ca_path       # CA bundle for TLS verification
+        pve.user, pve.password   # root@pam and its password
+        pve.sim           # the Simulator (state, faults, stats)
+        api = pve.client("pve1")  # a proxmoxer.ProxmoxAPI logged in as root@pam
+
+    sim = make_sim({"resources": [...]})          # no HTTP at all
+    call(sim, "pve1", "GET", "/nodes/pve1/status")  # in-process, as root@pam
+
+``pvesim_fixture(scenario, scope="module")`` turns the same into a pytest fixture.
+"""
+
+import contextlib
+import json
+import os
+import random
+import socket
+from dataclasses import dataclass, field
+
+from pvesim import scenario as scenario_mod
+from pvesim.access import ROOT, AccessControl
+from pvesim.dispatch import dispatch
+from pvesim.faults import Faults
+from pvesim.routing import Identity
+from pvesim.stats import RequestStats
+
+SHARED_SCENARIOS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "shared", "scenarios")
+
+
+def _load(scenario):
+    if isinstance(scenario, dict):
+        return scenario
+    path = str(scenario)
+    if not os.path.exists(path) and os.path.exists(os.path.join(SHARED_SCENARIOS, path)):
+        path = os.path.join(SHARED_SCENARIOS, path)
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _services(sim):
+    if sim.access is None:
+        sim.access = AccessControl(sim)
+    if sim.faults is None:
+        sim.faults = Faults(sim)
+    if sim.stats is None:
+        sim.stats = RequestStats()
+    return sim
+
+
+def make_sim(scenario, time_scale=0.0, address_base="127.0.0.2", port=8006, cluster_name=None):
+    """A :class:`Simulator` for a scenario (dict, file path, or a name in shared/scenarios),
+    with access control, faults and stats set up, but no HTTP servers."""
+    data = _load(scenario)
+    address_of = address_allocator(address_base)
+    sim = scenario_mod.build(data, time_scale=time_scale, address_of=address_of, port=port,
+                             cluster_name=cluster_name)
+    return _services(sim)
+
+
+def address_allocator(base):
+    """``index -> address``: ``127.0.0.2`` as base gives 127.0.0.2, 127.0.0.3, ..."""
+    parts = [int(p) for p in base.split(".")]
+
+    def address_of(index):
+        value = (parts[0] << 24 | parts[1] << 16 | parts[2] << 8 | parts[3]) + index
+        return ".".join(str(value >> shift & 0xFF) for shift in (24, 16, 8, 0))
+
+    return address_of
+
+
+def free_address_base(count, port=8006, attempts=50):
+    """A loopback base address 127.X.Y.2 whose next ``count`` addresses have ``port`` free,
+    so parallel test runs do not collide."""
+    rng = random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "little"))
+    for _ in range(attempts):
+        base = "127.%d.%d.2" % (rng.randint(20, 250), rng.randint(0, 250))
+        address_of = address_allocator(base)
+        sockets = []
+        try:
+            for index in range(count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind((address_of(index), port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free loopback address range for %d hosts on port %d" % (count, port))
+
+
+def call(sim, node, method, path, identity=None, **params):
+    """Run one API call in-process on host ``node`` (default caller: root@pam)."""
+    _services(sim)
+    return dispatch(sim, sim.hosts[node], method, path, params, identity or Identity(userid=ROOT))
+
+
+@dataclass
+class Running:
+    sim: object
+    server: object
+    ca_path: str
+    user: str
+    password: str
+    state_dir: str
+    urls: dict = field(default_factory=dict)  # node -> "https://address:port"
+
+    def host(self, node):
+        """``(address, port)`` of a node's endpoint."""
+        h = self.sim.hosts[node]
+        return h.address, h.port
+
+    def client(self, node=None, user=None, password=None, token=None, **kwargs):
+        """A proxmoxer ``ProxmoxAPI`` for ``node`` (default: the first host).
+
+        ``token`` is ``("user@realm!name", "secret")`` for API token auth."""
+        from proxmoxer import ProxmoxAPI
+
+        node = node or next(iter(self.sim.hosts))
+        address, port = self.host(node)
+        if token:
+            tokenid, secret = token
+            userid, _, name = tokenid.partition("!")
+            return ProxmoxAPI(address, port=port, user=userid, token_name=name, token_value=secret,
+                              verify_ssl=self.ca_path, **kwargs)
+        return ProxmoxAPI(address, port=port, user=user or self.user, password=password or self.password,
+                          verify_ssl=self.ca_path, **kwargs)
+
+
+@contextlib.contextmanager
+def running(scenario, time_scale=0.0, address_base=None, port=8006, state_dir=None, cluster_name=None):
+    """Serve a scenario over HTTPS for the duration of the ``with`` block."""
+    from pvesim.server import SimServer
+
+    data = _load(scenario)
+    count = sum(1 for r in data.get("resources", []) if r.get("type") == "node")
+    base = address_base or free_address_base(max(count, 1), port)
+    sim = make_sim(data, time_scale=time_scale, address_base=base, port=port, cluster_name=cluster_name)
+    server = SimServer(sim, state_dir=state_dir)
+    server.start()
+    try:
+        yield Running(sim=sim, server=server, ca_path=server.ca_path, user=ROOT, password=sim.root_password,
+                      state_dir=server.state_dir, urls={name: h.url for name, h in sim.hosts.items()})
+    finally:
+        server.stop()
+
+
+def pvesim_fixture(scenario, scope="module", **kwargs):
+    """A pytest fixture serving ``scenario`` (see :func:`running`) for its scope."""
+    import pytest
+
+    @pytest.fixture(scope=scope)
+    def _fixture():
+        with running(scenario, **kwargs) as handle:
+            yield handle
+
+    return _fixture
