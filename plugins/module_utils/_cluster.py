@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, proxops.proxmox contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Cluster membership: corosync link strings, address checks, and the cluster as one plain dict."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+MAX_LINKS = 8  # corosync knet: link0 .. link7
+
+# A DNS name as PVE's "address" format accepts it: dot-separated labels of letters,
+# digits and inner hyphens.
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_FINGERPRINT = re.compile(r"^([A-Fa-f0-9]{2}:){31}[A-Fa-f0-9]{2}$")
+_NODE_NAME = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
+
+
+def is_ip(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def is_address(text):
+    """An IP address, or a host name (not something that only looks like a broken IPv4 address)."""
+    if not isinstance(text, str) or not text:
+        return False
+    if is_ip(text):
+        return True
+    if re.match(r"^[0-9.]+$", text):  # 10.0.0.300, 10.0.0: meant as IPv4, and wrong
+        return False
+    return bool(_HOSTNAME.match(text))
+
+
+def is_fingerprint(text):
+    return bool(text) and bool(_FINGERPRINT.match(text))
+
+
+def is_node_name(text):
+    return bool(text) and bool(_NODE_NAME.match(text))
+
+
+def link_errors(links, allow_priority=True):
+    """Messages for each bad entry of the ``links`` option (empty when all are fine)."""
+    errors = []
+    if len(links) > MAX_LINKS:
+        errors.append("links: at most %d links (link0 to link%d), got %d" % (MAX_LINKS, MAX_LINKS - 1, len(links)))
+    for number, link in enumerate(links):
+        address = link.get("address")
+        if not is_address(address):
+            errors.append("links[%d].address (link%d): %r is not an IP address or host name" % (number, number, address))
+        priority = link.get("priority")
+        if priority is not None:
+            if not allow_priority:
+                errors.append("links[%d].priority: a link priority is set when a cluster is created, "
+                              "PVE ignores it when a node joins; remove it" % number)
+            elif not 0 <= priority <= 255:
+                errors.append("links[%d].priority: %d is out of range, give 0 to 255 (lower is preferred)" % (number, priority))
+    return errors
+
+
+def link_params(links):
+    """``{"link0": "address=10.0.0.1,priority=10", ...}`` as PVE's create and join take them."""
+    params = {}
+    for number, link in enumerate(links or []):
+        value = "address=%s" % link["address"]
+        if link.get("priority") is not None:
+            value += ",priority=%d" % link["priority"]
+        params["link%d" % number] = value
+    return params
+
+
+def ring_addresses(corosync_node):
+    """The link addresses of a corosync node entry, link0 first."""
+    return [corosync_node["ring%d_addr" % number] for number in range(MAX_LINKS)
+            if corosync_node.get("ring%d_addr" % number)]
+
+
+def read_cluster(client, with_links=True):
+    """The cluster the API host belongs to, as a plain dict.
+
+    ``name`` is None for a standalone host. One call (``/cluster/status``) for a standalone
+    host, two for a member (``/cluster/config/nodes`` adds link addresses and votes) unless
+    ``with_links`` is false.
+    """
+    status = client.get("/cluster/status") or []
+    summary = next((item for item in status if item.get("type") == "cluster"), None)
+    nodes = {}
+    local = None
+    for item in status:
+        if item.get("type") != "node":
+            continue
+        name = item.get("name")
+        nodes[name] = dict(name=name, nodeid=item.get("nodeid"), online=bool(item.get("online")),
+                           local=bool(item.get("local")), ip=item.get("ip"), links=[], votes=None)
+        if item.get("local"):
+            local = name
+    cluster = dict(name=None, quorate=True, version=None, local_node=local, nodes=[])
+    if summary is None:
+        cluster["nodes"] = list(nodes.values())
+        return cluster
+    cluster.update(name=summary.get("name"), quorate=bool(summary.get("quorate")), version=summary.get("version"))
+    if with_links:
+        for entry in client.get("/cluster/config/nodes") or []:
+            name = entry.get("name") or entry.get("node")
+            node = nodes.setdefault(name, dict(name=name, nodeid=None, online=False, local=False, ip=None, links=[], votes=None))
+            node["links"] = ring_addresses(entry)
+            if entry.get("nodeid") is not None:
+                node["nodeid"] = int(entry["nodeid"])
+            if entry.get("quorum_votes") is not None:
+                node["votes"] = int(entry["quorum_votes"])
+    cluster["nodes"] = sorted(nodes.values(), key=lambda node: (node["nodeid"] or 0, node["name"]))
+    return cluster
+
+
+def find_member(cluster, host):
+    """The member of ``cluster`` that ``host`` (name, API IP or link address) names, or None."""
+    for node in cluster["nodes"]:
+        if host == node["name"] or host == node.get("ip") or host in node.get("links", []):
+            return node
+    return None
+
+
+def join_target(join_info, master_host=None):
+    """From a join information object: (address to join through, its fingerprint).
+
+    With ``master_host`` the entry for that host (name, API address or link address) is
+    used, else the preferred node's.
+    """
+    entries = join_info.get("nodelist") or []
+    wanted = master_host or join_info.get("preferred_node")
+    for entry in entries:
+        addresses = [entry.get("name"), entry.get("pve_addr")] + ring_addresses(entry)
+        if wanted in addresses:
+            return master_host or entry.get("pve_addr") or entry.get("name"), entry.get("pve_fp")
+    return master_host, None
+
+
+def join_info_cluster_name(join_info):
+    totem = join_info.get("totem") or {}
+    return totem.get("cluster_name")

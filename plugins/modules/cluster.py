@@ -1,0 +1,453 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, proxops.proxmox contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster
+short_description: Create a Proxmox VE cluster, join a host to one, or remove a node
+version_added: 0.1.0
+description:
+  - With O(state=present) and O(cluster_name) alone, creates a cluster on the host O(api_host) points at.
+  - With O(state=present) and O(join), joins the host O(api_host) points at to an existing cluster.
+    Which of the two happens is always what the options say; a half-given join is an error, never a create.
+  - Waits for PVE's create or join task and fails with the task's error when it fails.
+  - With O(state=absent), removes O(node) from the cluster of O(api_host).
+  - A host already in the wanted cluster is left alone (RV(ignore:changed=false)); a host in another cluster is an error.
+author:
+  - proxops.proxmox contributors
+extends_documentation_fragment:
+  - proxops.proxmox.api
+  - proxops.proxmox.attributes
+  - proxops.proxmox.attributes.actiongroup_proxmox
+options:
+  state:
+    description:
+      - V(present) creates the cluster or joins it; V(absent) removes O(node) from the cluster.
+    type: str
+    choices: [present, absent]
+    default: present
+  cluster_name:
+    description:
+      - Name of the cluster, up to 15 letters, digits and hyphens.
+      - Without O(join), the cluster to create on O(api_host).
+      - With O(join), optional; the name the cluster joined must have (checked before joining
+        when the join information is at hand, and on later runs).
+    type: str
+  links:
+    description:
+      - The corosync links of this host, in order (the first is C(link0)); up to 8.
+      - When joining, give one address for each link the cluster has. Without O(links), PVE uses
+        the address the host name resolves to, on a single link.
+    type: list
+    elements: dict
+    suboptions:
+      address:
+        description:
+          - IP address or host name of this host on that link.
+        type: str
+        required: true
+      priority:
+        description:
+          - Priority of the link in knet passive mode, 0 to 255; lower is preferred.
+          - Only when creating a cluster; PVE ignores link priorities of a joining node, so giving one with O(join) is an error.
+        type: int
+  nodeid:
+    description:
+      - Corosync node ID of this host, 1 or more. PVE picks the lowest free one when not given.
+    type: int
+  votes:
+    description:
+      - Quorum votes of this host. At least 1 when creating, 0 or more when joining. PVE's default is 1.
+    type: int
+  join:
+    description:
+      - Join the host O(api_host) points at to an existing cluster.
+      - Give O(join.master_host) or O(join.join_info) (the RV(proxops.proxmox.cluster_join_info#module:join_info)
+        of M(proxops.proxmox.cluster_join_info)), and O(join.password).
+    type: dict
+    suboptions:
+      master_host:
+        description:
+          - Host name or IP address of a member of the cluster to join, as PVE on the joining host reaches it.
+          - Defaults to the API address of the preferred node of O(join.join_info).
+        type: str
+      join_info:
+        description:
+          - The join information of the cluster, as M(proxops.proxmox.cluster_join_info) returns it.
+          - Gives the fingerprint (and O(join.master_host) when not set) without another request.
+        type: dict
+      fingerprint:
+        description:
+          - SHA-256 fingerprint of the API certificate of O(join.master_host), as C(AA:BB:...) (32 pairs).
+          - When not given, read from O(join.join_info), or else fetched from O(join.master_host)'s API,
+            logging in as C(root@pam) with O(join.password) on O(api_port) and checking its certificate
+            as O(validate_certs) and O(ca_path) say.
+        type: str
+      password:
+        description:
+          - Password of C(root@pam) of the cluster to join.
+          - Never shown in output, logs or diffs.
+        type: str
+        required: true
+  node:
+    description:
+      - With O(state=absent), the node to remove from the cluster.
+      - Refused when it is the node O(api_host) points at (talk to another member), and when it is
+        online unless O(force=true). Shut a node down before removing it, and do not start it again
+        as it is: reinstall it before it rejoins.
+    type: str
+  force:
+    description:
+      - With O(state=absent), remove O(node) even though the cluster sees it online.
+    type: bool
+    default: false
+  timeout:
+    description:
+      - Seconds to wait for the create or join task.
+    type: int
+    default: 600
+notes:
+  - Privileges. Creating, joining and removing need C(root@pam) with its password
+    (PVE allows these calls to no other user and to no API token). Reading needs C(Sys.Audit) on C(/).
+  - A no-change run makes two API calls (C(/cluster/status) and C(/cluster/config/nodes)) after logging in.
+  - A joining host must hold no guests, as PVE requires.
+  - PVE gives a joined host a new API certificate signed by the cluster's CA. Give a O(ca_path) that holds
+    the CA of the cluster as well when the host was standalone before.
+seealso:
+  - module: proxops.proxmox.cluster_join_info
+  - module: proxops.proxmox.node
+  - name: Cluster Manager (pvecm)
+    description: Proxmox VE documentation of clusters.
+    link: https://pve.proxmox.com/pve-docs/chapter-pvecm.html
+"""
+
+EXAMPLES = r"""
+- name: Create the cluster on the first host
+  proxops.proxmox.cluster:
+    api_host: pve-a.example.com
+    api_password: "{{ root_password }}"
+    cluster_name: prod
+    links:
+      - address: 10.10.0.1
+      - address: 10.20.0.1
+        priority: 10
+
+- name: Read the join information from the first host
+  proxops.proxmox.cluster_join_info:
+    api_host: pve-a.example.com
+    api_password: "{{ root_password }}"
+  register: prod_join
+
+- name: Join the second host
+  proxops.proxmox.cluster:
+    api_host: pve-b.example.com
+    api_password: "{{ root_password }}"
+    cluster_name: prod
+    links:
+      - address: 10.10.0.2
+      - address: 10.20.0.2
+    join:
+      join_info: "{{ prod_join.join_info }}"
+      password: "{{ root_password }}"
+
+- name: Join a host through a member, the fingerprint read from that member
+  proxops.proxmox.cluster:
+    api_host: pve-c.example.com
+    api_password: "{{ root_password }}"
+    join:
+      master_host: 10.10.0.1
+      password: "{{ root_password }}"
+
+- name: Remove a node that has been shut down for good
+  proxops.proxmox.cluster:
+    api_host: pve-a.example.com
+    api_password: "{{ root_password }}"
+    state: absent
+    node: pve-c
+"""
+
+RETURN = r"""
+cluster:
+  description:
+    - The cluster of O(api_host) after the change (predicted in check mode).
+  returned: success
+  type: dict
+  contains:
+    name:
+      description: Name of the cluster; V(null) for a standalone host.
+      type: str
+      sample: prod
+    quorate:
+      description: Whether the cluster has quorum.
+      type: bool
+      sample: true
+    version:
+      description: Version of the corosync configuration.
+      type: int
+      sample: 3
+    local_node:
+      description: Name of the node O(api_host) points at.
+      type: str
+      sample: pve-a
+    nodes:
+      description: The members, by node ID.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: Node name.
+          type: str
+          sample: pve-a
+        nodeid:
+          description: Corosync node ID.
+          type: int
+          sample: 1
+        online:
+          description: Whether the cluster sees the node online.
+          type: bool
+          sample: true
+        local:
+          description: Whether it is the node O(api_host) points at.
+          type: bool
+          sample: true
+        ip:
+          description: The node's address as the cluster resolves its name.
+          type: str
+          sample: 10.10.0.1
+        links:
+          description: Its corosync link addresses, C(link0) first.
+          type: list
+          elements: str
+          sample: [10.10.0.1, 10.20.0.1]
+        votes:
+          description: Its quorum votes.
+          type: int
+          sample: 1
+  sample:
+    name: prod
+    quorate: true
+    version: 3
+    local_node: pve-a
+    nodes:
+      - {name: pve-a, nodeid: 1, online: true, local: true, ip: 10.10.0.1, links: [10.10.0.1], votes: 1}
+"""
+
+from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxClient, ProxmoxError
+from ansible_collections.proxops.proxmox.plugins.module_utils._cluster import (
+    find_member,
+    is_fingerprint,
+    is_node_name,
+    join_info_cluster_name,
+    join_target,
+    link_errors,
+    link_params,
+    read_cluster,
+)
+from ansible_collections.proxops.proxmox.plugins.module_utils._module_base import ProxmoxModule
+
+CREATE_OPTIONS = ("cluster_name", "links", "nodeid", "votes")
+
+
+class ClusterModule(ProxmoxModule):
+    argument_spec = dict(
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        cluster_name=dict(type="str"),
+        links=dict(type="list", elements="dict", options=dict(
+            address=dict(type="str", required=True),
+            priority=dict(type="int"),
+        )),
+        nodeid=dict(type="int"),
+        votes=dict(type="int"),
+        join=dict(type="dict", options=dict(
+            master_host=dict(type="str"),
+            join_info=dict(type="dict"),
+            fingerprint=dict(type="str"),
+            password=dict(type="str", required=True, no_log=True),
+        )),
+        node=dict(type="str"),
+        force=dict(type="bool", default=False),
+        timeout=dict(type="int", default=600),
+    )
+    module_kwargs = dict(required_if=[("state", "absent", ("node",))])
+    option_names = {"clustername": "cluster_name", "hostname": "join.master_host", "fingerprint": "join.fingerprint",
+                    "password": "join.password"}
+
+    def subject(self):
+        return "cluster"
+
+    # --- checks before any request -----------------------------------------
+    def validate(self):
+        p = self.params
+        if p["state"] == "absent":
+            given = [name for name in CREATE_OPTIONS + ("join",) if p[name] is not None]
+            if given:
+                self.fail("state=absent removes a node and takes node (and force), not %s" % ", ".join(given))
+            if not is_node_name(p["node"]):
+                self.fail("node: %r is not a node name" % p["node"])
+            return
+        if p["node"] is not None:
+            self.fail("node is for state=absent (the node to remove); to join a host, point api_host at it and give join")
+        if p["join"] is None and not p["cluster_name"]:
+            self.fail("state=present needs cluster_name (to create a cluster on api_host) "
+                      "or join (to join api_host to an existing cluster)")
+        errors = []
+        if p["cluster_name"] is not None and not (is_node_name(p["cluster_name"]) and len(p["cluster_name"]) <= 15):
+            errors.append("cluster_name: %r is not valid, give up to 15 letters, digits and inner hyphens" % p["cluster_name"])
+        if p["nodeid"] is not None and p["nodeid"] < 1:
+            errors.append("nodeid: %d is not valid, give 1 or more" % p["nodeid"])
+        minimum_votes = 0 if p["join"] else 1
+        if p["votes"] is not None and p["votes"] < minimum_votes:
+            errors.append("votes: %d is not valid, give %d or more" % (p["votes"], minimum_votes))
+        errors.extend(link_errors(p["links"] or [], allow_priority=p["join"] is None))
+        join = p["join"]
+        if join is not None:
+            if not join["master_host"] and not join["join_info"]:
+                errors.append("join needs master_host (a member of the cluster) or join_info "
+                              "(from proxops.proxmox.cluster_join_info), besides password")
+            if join["join_info"] is not None and not join["join_info"].get("nodelist"):
+                errors.append("join.join_info has no nodelist: give the join_info that "
+                              "proxops.proxmox.cluster_join_info returns")
+            if join["fingerprint"] is not None and not is_fingerprint(join["fingerprint"]):
+                errors.append("join.fingerprint: %r is not a SHA-256 fingerprint (32 hex pairs joined by ':')"
+                              % join["fingerprint"])
+        if errors:
+            self.fail("; ".join(errors))
+
+    # --- the run -----------------------------------------------------------
+    def run(self):
+        if self.params["state"] == "absent":
+            self.ensure_removed()
+        elif self.params["join"] is not None:
+            self.ensure_joined()
+        else:
+            self.ensure_created()
+
+    def ensure_created(self):
+        name = self.params["cluster_name"]
+        cluster = read_cluster(self.client)
+        if cluster["name"] == name:
+            self.result["cluster"] = cluster
+            return
+        if cluster["name"]:
+            self.fail("host %s (node %s) is already in cluster %r, not %r; a node leaves a cluster only by being "
+                      "removed and reinstalled" % (self.params["api_host"], cluster["local_node"], cluster["name"], name))
+        params = dict(clustername=name, nodeid=self.params["nodeid"], votes=self.params["votes"])
+        params.update(link_params(self.params["links"]))
+        self.record_diff({"cluster_name": None}, self._intent(name))
+        self.write("created cluster %r on node %s" % (name, cluster["local_node"]),
+                   self.client.run, "POST", "/cluster/config", timeout=self.params["timeout"], **params)
+        self.result["cluster"] = self._after(cluster, name)
+
+    def ensure_joined(self):
+        join = self.params["join"]
+        cluster = read_cluster(self.client)
+        expected_name = self.params["cluster_name"] or (join_info_cluster_name(join["join_info"]) if join["join_info"] else None)
+        if cluster["name"]:
+            self._check_already_joined(cluster, expected_name)
+            self.result["cluster"] = cluster
+            return
+        join_info = join["join_info"] or (None if join["fingerprint"] else self._fetch_join_info())
+        master_host, fingerprint = join["master_host"], join["fingerprint"]
+        if join_info is not None:
+            master_host, info_fingerprint = join_target(join_info, master_host)
+            fingerprint = fingerprint or info_fingerprint
+            expected_name = expected_name or join_info_cluster_name(join_info)
+            found_name = join_info_cluster_name(join_info)
+            if self.params["cluster_name"] and found_name and found_name != self.params["cluster_name"]:
+                self.fail("cluster_name is %r but the cluster of %s is %r; nothing was changed"
+                          % (self.params["cluster_name"], master_host, found_name))
+        if not master_host:
+            self.fail("join.join_info names no preferred node with an address; give join.master_host")
+        if not fingerprint:
+            self.fail("no fingerprint of %s in join.join_info; give join.fingerprint" % master_host)
+        params = dict(hostname=master_host, fingerprint=fingerprint, password=join["password"],
+                      nodeid=self.params["nodeid"], votes=self.params["votes"])
+        params.update(link_params(self.params["links"]))
+        self.record_diff({"cluster_name": None}, dict(self._intent(expected_name), master_host=master_host))
+        self.write("joined node %s to the cluster of %s" % (cluster["local_node"], master_host),
+                   self.client.run, "POST", "/cluster/config/join", timeout=self.params["timeout"], **params)
+        self.result["cluster"] = self._after(cluster, expected_name)
+
+    def _check_already_joined(self, cluster, expected_name):
+        """A clustered host is fine when it is in the cluster the options name, else an error."""
+        master_host = self.params["join"]["master_host"]
+        if expected_name:
+            if cluster["name"] == expected_name:
+                return
+            self.fail("host %s (node %s) is already in cluster %r, not %r; nothing was changed"
+                      % (self.params["api_host"], cluster["local_node"], cluster["name"], expected_name))
+        if find_member(cluster, master_host):
+            return
+        self.fail("host %s (node %s) is already in cluster %r, which has no member %r; set cluster_name "
+                  "if %r is another name of a member" % (self.params["api_host"], cluster["local_node"],
+                                                         cluster["name"], master_host, master_host))
+
+    def _fetch_join_info(self):
+        """Read the join information from the cluster member, as root with the join password."""
+        p = self.params
+        master_host = p["join"]["master_host"]
+        member = ProxmoxClient(host=master_host, port=p["api_port"], user="root@pam", password=p["join"]["password"],
+                               validate_certs=p["validate_certs"], ca_path=p["ca_path"], timeout=p["api_timeout"])
+        try:
+            return member.get("/cluster/config/join")
+        except ProxmoxError as err:
+            if err.status == 401:
+                self.fail("join.password: logging in to %s as root@pam failed; give the root password of the "
+                          "cluster; nothing was changed" % master_host)
+            if err.status == 424 or "not in a cluster" in str(err):
+                self.fail("join.master_host: %s is not in a cluster; create the cluster there first; "
+                          "nothing was changed" % master_host)
+            self.fail("cannot read the join information (and fingerprint) from %s: %s; give join.fingerprint "
+                      "or join.join_info; nothing was changed" % (master_host, err))
+
+    def _intent(self, name):
+        intent = {"cluster_name": name}
+        if self.params["links"]:
+            intent["links"] = [link["address"] for link in self.params["links"]]
+        return intent
+
+    def _after(self, before, name):
+        """The cluster after a create or join: read again, or predicted in check mode."""
+        if not self.check_mode:
+            return read_cluster(self.client)
+        local = dict(name=before["local_node"], nodeid=self.params["nodeid"], online=True, local=True, ip=None,
+                     links=[link["address"] for link in self.params["links"] or []], votes=self.params["votes"])
+        return dict(name=name, quorate=True, version=None, local_node=before["local_node"], nodes=[local])
+
+    def ensure_removed(self):
+        name = self.params["node"]
+        cluster = read_cluster(self.client)
+        if not cluster["name"]:
+            self.fail("host %s (node %s) is not in a cluster; point api_host at a member of the cluster %s belongs to"
+                      % (self.params["api_host"], cluster["local_node"], name))
+        member = next((node for node in cluster["nodes"] if node["name"] == name), None)
+        if member is None:
+            self.result["cluster"] = cluster
+            return
+        if member["local"]:
+            self.fail("node %s is the node api_host (%s) points at; PVE cannot remove the node it runs on: point "
+                      "api_host at another member" % (name, self.params["api_host"]))
+        if member["online"] and not self.params["force"]:
+            self.fail("node %s is online; shut it down before removing it (it must not come back as it is), "
+                      "or set force=true" % name)
+        names = [node["name"] for node in cluster["nodes"]]
+        self.record_diff({"nodes": names}, {"nodes": [n for n in names if n != name]})
+        self.write("removed node %s from cluster %r" % (name, cluster["name"]),
+                   self.client.delete, "/cluster/config/nodes/%s" % name)
+        if self.check_mode:
+            cluster["nodes"] = [node for node in cluster["nodes"] if node["name"] != name]
+            self.result["cluster"] = cluster
+        else:
+            self.result["cluster"] = read_cluster(self.client)
+
+
+def main():
+    ClusterModule.execute()
+
+
+if __name__ == "__main__":
+    main()
