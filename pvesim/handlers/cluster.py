@@ -32,22 +32,7 @@ JOIN_SECONDS = 8
 
 
 # --- helpers shared with nodes.py ----------------------------------------------
-
-def check_perm(req, path, privilege):
-    """PVE's ``['perm', path, [privilege]]`` check (skipped when no access control is wired)."""
-    if req.sim.access is None or req.identity is None:
-        return
-    req.require(path, privilege)
-
-
-def require_root(req):
-    """Methods without a permissions entry are root@pam only in PVE (API tokens included)."""
-    ident = req.identity
-    if ident is None or req.sim.access is None:
-        return
-    if ident.userid != "root@pam" or ident.tokenid:
-        raise ApiError(403, "Permission check failed (user != root@pam)")
-
+# (permissions are checked by pvesim.dispatch from the schema's ``permissions``)
 
 def parse_link(value):
     """A corosync link property string ``[address=]<IP>[,priority=N]`` as a dict."""
@@ -143,16 +128,27 @@ def config_digest(fs):
 
 
 def served_fingerprint(host):
-    """The SHA-256 fingerprint of the certificate the host's HTTPS endpoint presents."""
-    served = host.extra.get("served_fingerprint")
-    return served or host.fingerprint
+    """The SHA-256 fingerprint of the certificate the host's HTTPS endpoint presents
+    (the server keeps ``host.fingerprint`` in step with what it serves)."""
+    return host.fingerprint
 
 
 def node_certificate_fingerprint(host):
-    """What PVE's get_node_fingerprint reads: the custom certificate if any, else pve-ssl."""
-    if host.custom_cert:
-        return host.custom_cert.get("fingerprint")
+    """What PVE's get_node_fingerprint reads: the custom certificate (pveproxy-ssl.pem)
+    if one is uploaded, else the cluster-issued pve-ssl.pem -- restarted or not."""
+    if host.custom_cert and host.custom_cert.get("cert_pem"):
+        return _pem_fingerprint(host.custom_cert["cert_pem"])
+    if host.cert_pem:
+        return _pem_fingerprint(host.cert_pem)
     return host.fingerprint
+
+
+def _pem_fingerprint(pem):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    cert = x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
+    return ":".join("%02X" % b for b in cert.fingerprint(hashes.SHA256()))
 
 
 def subscription_level(host):
@@ -183,20 +179,17 @@ def _bump_version(fs):
 
 @route("GET", "/cluster/config")
 def config_index(req):
-    check_perm(req, "/", "Sys.Audit")
     return [{"name": "nodes"}, {"name": "totem"}, {"name": "join"}, {"name": "qdevice"}, {"name": "apiversion"}]
 
 
 @route("GET", "/cluster/config/apiversion")
 def config_apiversion(req):
-    check_perm(req, "/", "Sys.Audit")
     return JOIN_API_VERSION
 
 
 @route("POST", "/cluster/config")
 def config_create(req):
     """Create a cluster on a standalone host (task ``clustercreate``)."""
-    require_root(req)
     host, sim, params = req.host, req.sim, req.params
     if host.fs.cluster_name:
         raise ApiError(500, "cluster config '%s' already exists" % CLUSTER_CONF)
@@ -234,7 +227,6 @@ def config_create(req):
 
 @route("GET", "/cluster/config/nodes")
 def config_nodes(req):
-    check_perm(req, "/", "Sys.Audit")
     result = []
     for name, entry in node_entries(req.fs).items():
         item = dict(entry)
@@ -245,19 +237,16 @@ def config_nodes(req):
 
 @route("GET", "/cluster/config/totem")
 def config_totem(req):
-    check_perm(req, "/", "Sys.Audit")
     return totem_of(req.fs)
 
 
 @route("GET", "/cluster/config/qdevice")
 def config_qdevice(req):
-    check_perm(req, "/", "Sys.Audit")
     return {}  # no QDevice is ever configured in the simulator
 
 
 @route("GET", "/cluster/config/join")
 def config_join_info(req):
-    check_perm(req, "/", "Sys.Audit")
     fs = req.fs
     if not fs.cluster_name:
         # PVE answers 424 (HTTP_FAILED_DEPENDENCY) here
@@ -353,7 +342,6 @@ def add_node(sim, fs, name, params, log=None):
 @route("POST", "/cluster/config/nodes/{node}")
 def config_add_node(req):
     """The API half of a join (PVE: "for internal use"); only edits the nodelist."""
-    require_root(req)
     add_node(req.sim, req.fs, req.params["node"], req.params)
     return {"corosync_authkey": req.fs.extra.get("corosync_authkey", "c2ltdWxhdGVkIGNvcm9zeW5jIGF1dGhrZXk=\n"),
             "corosync_conf": corosync_conf_text(req.fs), "warnings": []}
@@ -362,7 +350,6 @@ def config_add_node(req):
 @route("DELETE", "/cluster/config/nodes/{node}")
 def config_delete_node(req):
     """Remove a node from corosync; the removed host becomes a standalone host."""
-    require_root(req)
     sim, fs, target = req.sim, req.fs, req.params["node"]
     if target == req.host.name:
         raise ApiError(500, "Cannot delete myself from cluster!")
@@ -390,7 +377,6 @@ def config_delete_node(req):
 
 @route("POST", "/cluster/config/join")
 def config_join(req):
-    require_root(req)
     host, sim = req.host, req.sim
     params = dict(req.params)
     user = req.identity.authid if req.identity else "root@pam"
@@ -494,7 +480,6 @@ def _join(sim, host, params, task):
 
 @route("GET", "/cluster/status")
 def cluster_status(req):
-    check_perm(req, "/", "Sys.Audit")
     sim, fs, local = req.sim, req.fs, req.host
     if not fs.cluster_name:
         # PVE's stand-in entry when no cluster is defined

@@ -19,7 +19,7 @@ import time
 import zoneinfo
 
 from pvesim.errors import ApiError
-from pvesim.handlers.cluster import check_perm, node_certificate_fingerprint, subscription_level
+from pvesim.handlers.cluster import node_certificate_fingerprint, subscription_level
 from pvesim.routing import route
 
 PVE_VERSION = "9.1.9"
@@ -31,6 +31,9 @@ REBOOT_SECONDS = 60  # simulated time a rebooting node stays down
 WAKE_SECONDS = 45  # simulated boot time after a wake-on-LAN packet
 
 _TIMEZONES = None
+
+# What pveproxy answers when the node a request is for cannot be reached (as pvesim.dispatch).
+PROXY_ERROR = (595, "No route to host")
 
 
 def _timezones():
@@ -47,12 +50,8 @@ def target(req, online=True):
     """
     host = req.sim.node_of(req.host, req.params["node"])
     if online and not host.online:
-        raise ApiError(595, "Connection refused")
+        raise ApiError(*PROXY_ERROR)
     return host
-
-
-def _node_path(req):
-    return "/nodes/%s" % req.params["node"]
 
 
 # --- /nodes ---------------------------------------------------------------------
@@ -121,7 +120,6 @@ def _loadavg(host):
 
 @route("GET", "/nodes/{node}/status")
 def node_status(req):
-    check_perm(req, _node_path(req), "Sys.Audit")
     host = target(req)
     cpuinfo = dict(host.cpuinfo)
     cpuinfo.setdefault("cpus", host.maxcpu)
@@ -161,7 +159,6 @@ def power_off(sim, host, come_back_after=None):
 
 @route("POST", "/nodes/{node}/status")
 def node_power(req):
-    check_perm(req, _node_path(req), "Sys.PowerMgmt")
     host = target(req)
     command = req.params["command"]
     power_off(req.sim, host, REBOOT_SECONDS if command == "reboot" else None)
@@ -170,7 +167,6 @@ def node_power(req):
 
 @route("POST", "/nodes/{node}/wakeonlan")
 def node_wakeonlan(req):
-    check_perm(req, _node_path(req), "Sys.PowerMgmt")
     name = req.params["node"]
     if name in ("localhost", req.host.name):
         raise ApiError(500, "'%s' is local node, cannot wake my self!" % name)
@@ -208,13 +204,11 @@ def _dns(host):
 
 @route("GET", "/nodes/{node}/dns")
 def node_dns_get(req):
-    check_perm(req, _node_path(req), "Sys.Audit")
     return dict(_dns(target(req)))
 
 
 @route("PUT", "/nodes/{node}/dns")
 def node_dns_set(req):
-    check_perm(req, _node_path(req), "Sys.Modify")
     host = target(req)
     # PVE rewrites search and the name servers; duplicates and 0.0.0.0 are dropped
     servers = []
@@ -256,14 +250,12 @@ def _assert_digest(given, current):
 
 @route("GET", "/nodes/{node}/hosts")
 def node_hosts_get(req):
-    check_perm(req, "/", "Sys.Audit")
     text = _hosts_text(target(req))
     return {"data": text, "digest": _sha1(text)}
 
 
 @route("POST", "/nodes/{node}/hosts")
 def node_hosts_set(req):
-    check_perm(req, _node_path(req), "Sys.Modify")
     host = target(req)
     _assert_digest(req.params.get("digest"), _sha1(_hosts_text(host)))
     host.hosts_text = req.params["data"]
@@ -272,7 +264,6 @@ def node_hosts_set(req):
 
 @route("GET", "/nodes/{node}/time")
 def node_time_get(req):
-    check_perm(req, _node_path(req), "Sys.Audit")
     host = target(req)
     now = int(time.time())
     offset = datetime.datetime.now(zoneinfo.ZoneInfo(host.timezone)).utcoffset() or datetime.timedelta(0)
@@ -281,7 +272,6 @@ def node_time_get(req):
 
 @route("PUT", "/nodes/{node}/time")
 def node_time_set(req):
-    check_perm(req, _node_path(req), "Sys.Modify")
     host = target(req)
     zone = req.params["timezone"]
     if zone not in _timezones():
@@ -299,7 +289,6 @@ def _config_digest(config):
 
 @route("GET", "/nodes/{node}/config")
 def node_config_get(req):
-    check_perm(req, "/", "Sys.Audit")
     host = req.sim.node_of(req.host, req.params["node"])  # lives in /etc/pve: readable while the node is down
     config = dict(host.node_config)
     prop = req.params.get("property")
@@ -315,7 +304,6 @@ _NODE_CONFIG_KEYS = {"acme", "ballooning-target", "description", "startall-onboo
 
 @route("PUT", "/nodes/{node}/config")
 def node_config_set(req):
-    check_perm(req, "/", "Sys.Modify")
     host = target(req)
     req.sim.require_quorum(req.fs)
     _assert_digest(req.params.get("digest"), _config_digest(host.node_config))
@@ -380,7 +368,6 @@ def node_subscription_get(req):
 
 @route("PUT", "/nodes/{node}/subscription")
 def node_subscription_set(req):
-    check_perm(req, _node_path(req), "Sys.Modify")
     host = target(req)
     key = req.params["key"].strip()
     if not _KEY_RE.match(key):
@@ -391,7 +378,6 @@ def node_subscription_set(req):
 
 @route("POST", "/nodes/{node}/subscription")
 def node_subscription_update(req):
-    check_perm(req, _node_path(req), "Sys.Modify")
     host = target(req)
     if host.subscription:
         host.subscription = _check_key(host, host.subscription["key"])
@@ -400,7 +386,6 @@ def node_subscription_update(req):
 
 @route("DELETE", "/nodes/{node}/subscription")
 def node_subscription_delete(req):
-    check_perm(req, _node_path(req), "Sys.Modify")
     host = target(req)
     host.subscription = {}
     return None
@@ -460,7 +445,9 @@ def cert_info(pem, filename):
 
 
 def _ca_pem(sim, host):
-    return host.fs.extra.get("ca_cert_pem") or getattr(sim, "ca_cert_pem", None)
+    server = getattr(sim, "server", None)
+    ca = getattr(server, "ca", None)
+    return getattr(ca, "cert_pem", None)
 
 
 @route("GET", "/nodes/{node}/certificates")
@@ -494,12 +481,15 @@ def _strip_leading_text(text):
 
 
 def _reload_tls(sim, host):
-    """Make the host's HTTPS endpoint serve its current certificate (pveproxy restart)."""
-    served = host.custom_cert or {"cert_pem": host.cert_pem, "key_pem": host.key_pem, "fingerprint": host.fingerprint}
-    host.extra["served_fingerprint"] = served.get("fingerprint")
-    hook = getattr(sim, "reload_tls", None) or host.extra.get("reload_tls")
-    if callable(hook):
-        hook(host)
+    """Make the host's HTTPS endpoint serve its current certificate (pveproxy restart);
+    ``host.fingerprint`` follows the served certificate."""
+    server = getattr(sim, "server", None)
+    if server is not None:
+        server.reload_certificate(host)
+    else:
+        pem = host.custom_cert["cert_pem"] if host.custom_cert else host.cert_pem
+        if pem:
+            host.fingerprint = cert_fingerprint(pem)
 
 
 def _key_matches(cert_pem, key_pem):
@@ -517,7 +507,6 @@ def _key_matches(cert_pem, key_pem):
 
 @route("POST", "/nodes/{node}/certificates/custom")
 def node_certificates_upload(req):
-    check_perm(req, _node_path(req), "Sys.Modify")
     host = target(req)
     req.sim.require_quorum(req.fs)
     certs = _strip_leading_text(req.params["certificates"])
@@ -548,7 +537,6 @@ def node_certificates_upload(req):
 
 @route("DELETE", "/nodes/{node}/certificates/custom")
 def node_certificates_delete(req):
-    check_perm(req, _node_path(req), "Sys.Modify")
     host = target(req)
     req.sim.require_quorum(req.fs)
     host.custom_cert = None
@@ -561,7 +549,6 @@ def node_certificates_delete(req):
 
 @route("POST", "/nodes/{node}/apt/update")
 def node_apt_update(req):
-    check_perm(req, _node_path(req), "Sys.Modify")
     host = target(req)
 
     def finish(task):
@@ -579,7 +566,6 @@ def node_apt_update(req):
 
 @route("GET", "/nodes/{node}/apt/update")
 def node_apt_list(req):
-    check_perm(req, _node_path(req), "Sys.Modify")
     target(req)
     return []  # the simulated hosts are always up to date
 
@@ -671,7 +657,6 @@ _RRD_STEP = {"hour": 60, "day": 1800, "week": 10800, "month": 43200, "year": 604
 
 @route("GET", "/nodes/{node}/rrddata")
 def node_rrddata(req):
-    check_perm(req, _node_path(req), "Sys.Audit")
     host = req.sim.node_of(req.host, req.params["node"])
     step = _RRD_STEP[req.params["timeframe"]]
     peak = req.params.get("cf") == "MAX"

@@ -1,0 +1,86 @@
+"""The cluster build of ``make demo`` over HTTPS with a real client (proxmoxer):
+create on one host, read join info there, join two others with its fingerprint."""
+
+import time
+
+import pytest
+
+from pvesim.testing import running
+
+
+def _wait(api, node, upid, timeout=5):
+    deadline = time.monotonic() + timeout
+    while True:
+        status = api.nodes(node).tasks(upid).status.get()
+        if status["status"] == "stopped":
+            return status
+        assert time.monotonic() < deadline, "task %s did not finish" % upid
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def pve():
+    scenario = {
+        "name": "five standalone hosts",
+        "cluster_name": None,
+        "resources": [{"type": "node", "node": n, "status": "online", "maxcpu": 4, "maxmem": 8 * 1024 ** 3}
+                      for n in ("pve-a", "pve-b", "pve-c", "pve-d", "pve-e")]
+        + [{"type": "qemu", "vmid": 100, "node": "pve-d", "name": "busy", "status": "running",
+            "maxcpu": 1, "maxmem": 1024 ** 3, "mem": 512 * 1024 ** 2}],
+    }
+    with running(scenario) as handle:
+        yield handle
+
+
+def test_create_and_join_over_https(pve):
+    a = pve.client("pve-a")
+    upid = a.cluster.config.post(clustername="demo")
+    assert upid.startswith("UPID:pve-a:") and ":clustercreate:demo:" in upid
+    assert _wait(a, "pve-a", upid)["exitstatus"] == "OK"
+
+    info = a.cluster.config.join.get()
+    fingerprint = info["nodelist"][0]["pve_fp"]
+    # the fingerprint join info gives is the one the endpoint really serves
+    assert fingerprint == pve.sim.hosts["pve-a"].fingerprint
+    address_a = pve.sim.hosts["pve-a"].address
+
+    for node in ("pve-b", "pve-c"):
+        api = pve.client(node)
+        upid = api.cluster.config.join.post(hostname=address_a, fingerprint=fingerprint, password=pve.password)
+        assert ":clusterjoin::" in upid
+        assert _wait(api, node, upid)["exitstatus"] == "OK"
+
+    for node in ("pve-a", "pve-b", "pve-c"):
+        status = pve.client(node).cluster.status.get()
+        cluster = status[0]
+        assert (cluster["type"], cluster["name"], cluster["nodes"], cluster["quorate"]) == ("cluster", "demo", 3, 1)
+        assert sorted(s["name"] for s in status[1:]) == ["pve-a", "pve-b", "pve-c"]
+        assert [s["name"] for s in status[1:] if s["local"]] == [node]
+
+    # one cluster: a member answers for another
+    c_status = pve.client("pve-b").nodes("pve-c").status.get()
+    assert c_status["cpuinfo"]["cpus"] == 4
+
+    # refusals come back as the task's exit status, worded like PVE
+    e = pve.client("pve-e")
+    upid = e.cluster.config.join.post(hostname=address_a, fingerprint=":".join(["00"] * 32), password=pve.password)
+    assert _wait(e, "pve-e", upid)["exitstatus"] == "fingerprint '%s' not verified, abort!" % fingerprint
+    upid = e.cluster.config.join.post(hostname=address_a, fingerprint=fingerprint, password="wrong")
+    assert _wait(e, "pve-e", upid)["exitstatus"] == "401 authentication failure"
+    d = pve.client("pve-d")
+    upid = d.cluster.config.join.post(hostname=address_a, fingerprint=fingerprint, password=pve.password)
+    assert _wait(d, "pve-d", upid)["exitstatus"] == "Check if node may join a cluster failed!"
+    log = [line["t"] for line in d.nodes("pve-d").tasks(upid).log.get()]
+    assert "* this host already contains virtual guests" in log
+
+    b = pve.client("pve-b")
+    upid = b.cluster.config.join.post(hostname=address_a, fingerprint=fingerprint, password=pve.password)
+    assert _wait(b, "pve-b", upid)["exitstatus"] == "Check if node may join a cluster failed!"
+
+    # creating again on a member is refused synchronously
+    from proxmoxer.core import ResourceException
+
+    with pytest.raises(ResourceException) as err:
+        b.cluster.config.post(clustername="again")
+    assert err.value.status_code == 500
+    assert "cluster config '/etc/pve/corosync.conf' already exists" in str(err.value)
