@@ -107,7 +107,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             try:
                 data = dispatch(sim, host, method, api_path, params, identity)
             except ApiError as err:
-                if err.status == 401 and auth_error:
+                if err.status == 401 and auth_error and err.message == "No ticket":
                     err = ApiError(401, auth_error)
                 raise err
             self._send(200, "OK", {"data": data})

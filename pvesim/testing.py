@@ -96,8 +96,11 @@ def free_address_base(count, port=8006, attempts=50):
     raise RuntimeError("no free loopback address range for %d hosts on port %d" % (count, port))
 
 
-def call(sim, node, method, path, identity=None, **params):
-    """Run one API call in-process on host ``node`` (default caller: root@pam)."""
+def call(sim, node, method, path, /, identity=None, **params):
+    """Run one API call in-process on host ``node`` (default caller: root@pam).
+
+    The first four arguments are positional-only, so PVE parameters named ``path``
+    or ``method`` can be passed as keywords."""
     _services(sim)
     return dispatch(sim, sim.hosts[node], method, path, params, identity or Identity(userid=ROOT))
 
