@@ -1,0 +1,146 @@
+"""Storage config (/storage) with PVE's per-type rules, and per-node storage status."""
+
+import pytest
+
+from pvesim.dispatch import dispatch
+from pvesim.errors import ApiError
+from pvesim.routing import Identity
+from pvesim.testing import make_sim
+
+GIB = 1024 ** 3
+
+
+def api(sim, node, method, path, /, **params):
+    return dispatch(sim, sim.hosts[node], method, path, params, Identity(userid="root@pam"))
+
+
+def refused(sim, node, method, path, /, **params):
+    with pytest.raises(ApiError) as info:
+        api(sim, node, method, path, **params)
+    return info.value
+
+
+def scenario(**extra):
+    node = {"type": "node", "status": "online", "maxcpu": 8, "maxmem": 64 * GIB, "maxdisk": 100 * GIB,
+            "disk": 10 * GIB}
+    data = {"cluster_name": "lab", "resources": [dict(node, node="pve1"), dict(node, node="pve2")]}
+    data.update(extra)
+    return data
+
+
+@pytest.fixture
+def sim():
+    return make_sim(scenario())
+
+
+def test_fresh_install_has_local_and_local_lvm(sim):
+    listed = {s["storage"]: s for s in api(sim, "pve1", "GET", "/storage")}
+    assert listed["local"]["type"] == "dir" and listed["local"]["path"] == "/var/lib/vz"
+    assert listed["local"]["content"] == "iso,vztmpl,backup,import"
+    assert listed["local-lvm"]["type"] == "lvmthin" and listed["local-lvm"]["content"] == "images,rootdir"
+    assert [s["storage"] for s in api(sim, "pve1", "GET", "/storage", type="lvmthin")] == ["local-lvm"]
+
+
+def test_create_with_default_content_and_duplicate(sim):
+    answer = api(sim, "pve1", "POST", "/storage", storage="nfs1", type="nfs", server="10.0.0.5", export="/srv/pve")
+    assert answer == {"storage": "nfs1", "type": "nfs"}
+    section = api(sim, "pve2", "GET", "/storage/nfs1")  # cluster-wide config
+    assert section["content"] == "images"  # the type's default
+    assert section["path"] == "/mnt/pve/nfs1"  # PVE's default mount point
+    assert section["shared"] == 1
+    err = refused(sim, "pve1", "POST", "/storage", storage="nfs1", type="nfs", server="x", export="/y")
+    assert (err.status, err.message) == (500, "storage ID 'nfs1' already defined")
+
+
+def test_required_unexpected_and_fixed_options(sim):
+    err = refused(sim, "pve1", "POST", "/storage", storage="nf", type="nfs", server="10.0.0.5")
+    assert (err.status, err.message) == (500, "missing value for required option 'export'")
+    err = refused(sim, "pve1", "POST", "/storage", storage="lv", type="lvm", vgname="vg", krbd=1)
+    assert (err.status, err.message) == (500, "unexpected property 'krbd'")
+    # fixed for "dir" but changeable for "lvm": in the PUT schema, refused by the type's rules
+    err = refused(sim, "pve1", "PUT", "/storage/local", **{"snapshot-as-volume-chain": 1})
+    assert (err.status, err.message) == (500, "can't change value of fixed parameter 'snapshot-as-volume-chain'")
+    # "path" is fixed for every type, so PVE's PUT schema does not even have it: a 400
+    assert refused(sim, "pve1", "PUT", "/storage/local", path="/x").status == 400
+
+
+def test_secrets_are_write_only(sim):
+    api(sim, "pve1", "POST", "/storage", storage="smb", type="cifs", server="fs1", share="pve",
+        username="svc", password="hunter2")
+    api(sim, "pve1", "POST", "/storage", storage="backup", type="pbs", server="pbs1", datastore="main",
+        username="root@pam", password="s3cret", **{"encryption-key": "autogen"})
+    everything = repr(api(sim, "pve1", "GET", "/storage")) + repr(api(sim, "pve1", "GET", "/storage/smb"))
+    everything += repr(api(sim, "pve1", "GET", "/storage/backup"))
+    assert "hunter2" not in everything and "s3cret" not in everything
+    assert "password" not in api(sim, "pve1", "GET", "/storage/smb")
+    assert "encryption-key" not in api(sim, "pve1", "GET", "/storage/backup")
+    api(sim, "pve1", "PUT", "/storage/smb", password="new-secret")
+    assert "new-secret" not in repr(api(sim, "pve1", "GET", "/storage/smb"))
+    assert sim.hosts["pve1"].fs.extra["storage_secrets"]["smb"]["password"] == "new-secret"
+
+
+def test_digest_and_delete(sim):
+    api(sim, "pve1", "POST", "/storage", storage="dd", type="dir", path="/srv/d", content="iso,backup",
+        **{"prune-backups": "keep-last=3"})
+    digest = api(sim, "pve1", "GET", "/storage/dd")["digest"]
+    api(sim, "pve1", "PUT", "/storage/dd", digest=digest, disable=1)
+    err = refused(sim, "pve1", "PUT", "/storage/dd", digest=digest, disable=0)  # stale now
+    assert err.message == "detected modified configuration - file changed by other user? Try again."
+    api(sim, "pve1", "PUT", "/storage/dd", delete="disable,content")
+    section = api(sim, "pve1", "GET", "/storage/dd")
+    assert "disable" not in section and section["content"] == "images,rootdir"  # back to the default
+    assert section["prune-backups"] == "keep-last=3"
+    assert refused(sim, "pve1", "PUT", "/storage/dd", delete="path").message == "unable to delete required option 'path'"
+    api(sim, "pve1", "DELETE", "/storage/dd")
+    assert refused(sim, "pve1", "GET", "/storage/dd").message == "storage 'd' does not exist"
+
+
+def test_content_checked_against_the_type(sim):
+    err = refused(sim, "pve1", "POST", "/storage", storage="tt", type="lvmthin", vgname="pve", thinpool="t",
+                  content="images,iso")
+    assert err.status == 400 and "iso" in err.errors["content"]
+    err = refused(sim, "pve1", "POST", "/storage", storage="tt", type="dir", path="/t", content="none,iso")
+    assert err.status == 400 and "content" in err.errors
+
+
+def test_nodes_restrict_where_a_storage_exists(sim):
+    api(sim, "pve1", "POST", "/storage", storage="only1", type="dir", path="/o", nodes="pve1", content="iso")
+    on1 = [s["storage"] for s in api(sim, "pve1", "GET", "/nodes/pve1/storage")]
+    on2 = [s["storage"] for s in api(sim, "pve1", "GET", "/nodes/pve2/storage")]
+    assert "only1" in on1 and "only1" not in on2
+    assert refused(sim, "pve1", "POST", "/storage", storage="bad", type="dir", path="/b", nodes="pve_1!").status == 400
+    api(sim, "pve1", "PUT", "/storage/only1", delete="nodes")
+    assert "only1" in [s["storage"] for s in api(sim, "pve2", "GET", "/nodes/pve2/storage")]
+
+
+def test_node_storage_status_fields(sim):
+    items = {s["storage"]: s for s in api(sim, "pve1", "GET", "/nodes/pve1/storage")}
+    local = items["local"]
+    for key in ("storage", "type", "content", "active", "enabled", "shared", "total", "used", "avail",
+                "used_fraction"):
+        assert key in local
+    assert local["total"] == 100 * GIB and local["used"] == 10 * GIB
+    assert local["avail"] == local["total"] - local["used"]
+    assert local["used_fraction"] == pytest.approx(0.1)
+    status = api(sim, "pve1", "GET", "/nodes/pve1/storage/local/status")
+    assert status["total"] == local["total"] and status["type"] == "dir"
+    api(sim, "pve1", "PUT", "/storage/local", disable=1)
+    disabled = {s["storage"]: s for s in api(sim, "pve1", "GET", "/nodes/pve1/storage")}["local"]
+    assert disabled["enabled"] == 0 and disabled["active"] == 0
+    enabled_only = api(sim, "pve1", "GET", "/nodes/pve1/storage", enabled=1)
+    assert "local" not in [s["storage"] for s in enabled_only]
+    images = api(sim, "pve1", "GET", "/nodes/pve1/storage", content="images")
+    assert [s["storage"] for s in images] == ["local-lvm"]
+
+
+def test_scenario_storage_key():
+    sim = make_sim(scenario(storage=[
+        {"storage": "local", "type": "dir", "path": "/var/lib/vz", "content": "iso"},
+        {"storage": "ceph", "type": "rbd", "pool": "rbd", "content": "images", "keyring": "KEY",
+         "total": 1000 * GIB, "used": 250 * GIB},
+    ]))
+    names = [s["storage"] for s in api(sim, "pve1", "GET", "/storage")]
+    assert names == ["ceph", "local"]
+    ceph = api(sim, "pve1", "GET", "/nodes/pve2/storage/ceph/status")
+    assert (ceph["total"], ceph["used"], ceph["shared"]) == (1000 * GIB, 250 * GIB, 1)
+    assert "KEY" not in repr(api(sim, "pve1", "GET", "/storage/ceph"))
