@@ -92,7 +92,7 @@ def test_digest_and_delete(sim):
     assert section["prune-backups"] == "keep-last=3"
     assert refused(sim, "pve1", "PUT", "/storage/dd", delete="path").message == "unable to delete required option 'path'"
     api(sim, "pve1", "DELETE", "/storage/dd")
-    assert refused(sim, "pve1", "GET", "/storage/dd").message == "storage 'd' does not exist"
+    assert refused(sim, "pve1", "GET", "/storage/dd").message == "storage 'dd' does not exist"
 
 
 def test_content_checked_against_the_type(sim):
