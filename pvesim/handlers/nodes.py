@@ -57,7 +57,14 @@ def target(req, online=True):
 # --- /nodes ---------------------------------------------------------------------
 
 def _uptime(host):
-    return int(time.time() - host.boot_time) if host.online else 0
+    """Seconds since boot; hosts the scenario starts with have been up a few days already
+    (a deterministic figure per node) until they are first powered off."""
+    if not host.online:
+        return 0
+    offset = host.extra.get("uptime_offset")
+    if offset is None:
+        offset = 3 * 86400 + int(hashlib.md5(host.name.encode()).hexdigest()[:5], 16) % 86400
+    return int(time.time() - host.boot_time) + offset
 
 
 @route("GET", "/nodes")
@@ -154,6 +161,7 @@ def power_off(sim, host, come_back_after=None):
             guest.status = "stopped"
             guest.uptime_since = None
     host.online = False
+    host.extra["uptime_offset"] = 0  # from now on uptime counts from the next boot
     host.online_at = None if come_back_after is None else time.monotonic() + sim.delay(come_back_after)
 
 
