@@ -103,7 +103,6 @@ class AccessControl:
     def __init__(self, sim):
         self.sim = sim
         self._secret = secrets.token_bytes(32)
-        self.not_before = 0  # tickets issued before this (epoch seconds) are invalid: "expire all"
         self.clock_offset = 0  # seconds added to "now", lets tests age tickets
 
     def now(self):
@@ -132,7 +131,7 @@ class AccessControl:
         except ValueError:
             return None
         age = self.now() - issued
-        if prefix != "PVE" or age > TICKET_LIFETIME or age < -300 or issued < self.not_before:
+        if prefix != "PVE" or age > TICKET_LIFETIME or age < -300:
             return None
         return userid
 
@@ -153,7 +152,9 @@ class AccessControl:
         return hmac.compare_digest(signature, self._sign("csrf:%s:%s" % (plain, userid)))
 
     def expire_all_tickets(self):
-        self.not_before = int(self.now()) + 1
+        # A new signing key: every ticket and CSRF token issued so far stops verifying,
+        # new logins work at once.
+        self._secret = secrets.token_bytes(32)
 
     # --- users --------------------------------------------------------------
     def user(self, fs, userid):

@@ -1,0 +1,67 @@
+"""The CLI contract: python -m pvesim as a subprocess, files in the state dir, SIGTERM."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from proxmoxer import ProxmoxAPI
+
+from pvesim.testing import SHARED_SCENARIOS, free_address_base
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCENARIO = os.path.join(SHARED_SCENARIOS, "example-standalone-3.json")
+
+
+@pytest.mark.skipif(not os.path.exists(SCENARIO), reason="shared scenarios not present")
+def test_cli_runs_a_scenario_and_stops_on_sigterm(tmp_path):
+    base = free_address_base(3)
+    state = tmp_path / "state"
+    proc = subprocess.Popen([sys.executable, "-m", "pvesim", "--scenario", SCENARIO, "--state-dir", str(state),
+                             "--address-base", base, "--port", "8006"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not (state / "hosts.json").exists():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "hosts.json did not appear"
+            time.sleep(0.05)
+        hosts = json.loads((state / "hosts.json").read_text())
+        assert [h["node"] for h in hosts] == ["pve-a", "pve-b", "pve-c"]
+        assert hosts[0]["url"] == "https://%s:8006" % base
+        assert len(hosts[0]["fingerprint"].split(":")) == 32
+        creds = json.loads((state / "credentials.json").read_text())
+        assert creds["user"] == "root@pam"
+        assert (state / "ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+        api = ProxmoxAPI(base, port=8006, user=creds["user"], password=creds["password"],
+                         verify_ssl=str(state / "ca.pem"))
+        assert api.version.get()["version"] == "9.1.9"
+
+        # control channel: stats and faults from another process
+        control = json.loads((state / "control.json").read_text())["url"]
+        stats = json.load(urllib.request.urlopen(control + "/stats", timeout=5))
+        assert stats["by_route"]["GET /version"] == 1
+        request = urllib.request.Request(control + "/faults", method="POST", data=json.dumps(
+            {"action": "fail_next", "path": "/version", "status": 595, "message": "No route to host"}).encode())
+        assert json.load(urllib.request.urlopen(request, timeout=5)) == {"ok": True}
+        with pytest.raises(Exception) as info:
+            api.version.get()
+        assert "595" in str(info.value)
+        # stats.json follows within about a second
+        deadline = time.monotonic() + 5
+        while json.loads((state / "stats.json").read_text())["total"] < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0, proc.stderr.read().decode()
