@@ -471,6 +471,12 @@ def _join(sim, host, params, task):
     host.fs = cluster_fs
     log("(re)generate node files")
     log("generate new node certificate")
+    server = getattr(sim, "server", None)
+    if server is not None:
+        # like PVE, the joiner gets a new pve-ssl certificate from the cluster's CA and
+        # pveproxy restarts: its fingerprint changes unless a custom certificate is served
+        server.issue_certificate(host)
+        server.reload_certificate(host)
     log("merge authorized SSH keys")
     log("generated new node certificate, restart pveproxy and pvedaemon services")
     log("successfully added node '%s' to cluster." % host.name)

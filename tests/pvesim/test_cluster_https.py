@@ -44,11 +44,18 @@ def test_create_and_join_over_https(pve):
     assert fingerprint == pve.sim.hosts["pve-a"].fingerprint
     address_a = pve.sim.hosts["pve-a"].address
 
+    fingerprint_b = pve.sim.hosts["pve-b"].fingerprint
     for node in ("pve-b", "pve-c"):
         api = pve.client(node)
         upid = api.cluster.config.join.post(hostname=address_a, fingerprint=fingerprint, password=pve.password)
         assert ":clusterjoin::" in upid
         assert _wait(api, node, upid)["exitstatus"] == "OK"
+
+    # the joiners got new node certificates; join info and /nodes show them
+    info = a.cluster.config.join.get()
+    fp_of = {n["name"]: n["pve_fp"] for n in info["nodelist"]}
+    assert fp_of["pve-b"] == pve.sim.hosts["pve-b"].fingerprint != fingerprint_b
+    assert {n["node"]: n["ssl_fingerprint"] for n in a.nodes.get()} == fp_of
 
     for node in ("pve-a", "pve-b", "pve-c"):
         status = pve.client(node).cluster.status.get()
