@@ -98,7 +98,7 @@ options:
       - With O(state=absent), the node to remove from the cluster.
       - Refused when it is the node O(api_host) points at (talk to another member), and when it is
         online unless O(force=true). Shut a node down before removing it, and do not start it again
-        as it is: reinstall it before it rejoins.
+        as it is; reinstall it before it rejoins.
     type: str
   force:
     description:

@@ -11,8 +11,8 @@ module: cluster_join_info
 short_description: Read the information a host needs to join a Proxmox VE cluster
 version_added: 0.1.0
 description:
-  - Reads the join information of the cluster O(api_host) belongs to (C(GET /cluster/config/join)):
-    the members with their API certificate fingerprints, the preferred node, the totem settings and the
+  - Reads the join information of the cluster O(api_host) belongs to (C(GET /cluster/config/join)),
+    that is the members with their API certificate fingerprints, the preferred node, the totem settings and the
     configuration digest.
   - Feed RV(join_info) to O(proxops.proxmox.cluster#module:join.join_info) to join another host.
   - Fails with a clear message when O(api_host) is not in a cluster.
