@@ -1,0 +1,153 @@
+"""Snapshots: list with current and parents, create/delete/rollback tasks, name rules, locks."""
+
+import time
+
+import pytest
+
+from pvesim.dispatch import dispatch
+from pvesim.errors import ApiError
+from pvesim.routing import Identity
+from pvesim.testing import make_sim
+
+GIB = 1024 ** 3
+
+
+def api(sim, node, method, path, /, **params):
+    return dispatch(sim, sim.hosts[node], method, path, params, Identity(userid="root@pam"))
+
+
+def refused(sim, node, method, path, /, **params):
+    with pytest.raises(ApiError) as info:
+        api(sim, node, method, path, **params)
+    return info.value
+
+
+def task(sim, upid, timeout=2.0):
+    """Poll a task through the API until it stops; its status answer."""
+    node = upid.split(":")[1]
+    deadline = time.monotonic() + timeout
+    while True:
+        status = api(sim, node, "GET", "/nodes/%s/tasks/%s/status" % (node, upid))
+        if status["status"] == "stopped" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.01)
+
+
+def cluster(time_scale=0.0, **extra):
+    node = {"type": "node", "status": "online", "maxcpu": 16, "maxmem": 64 * GIB, "mem": 8 * GIB, "cpu": 0.1}
+    data = {"cluster_name": "lab", "resources": [
+        dict(node, node="pve1"), dict(node, node="pve2"), dict(node, node="pve3"),
+        {"type": "qemu", "vmid": 100, "node": "pve1", "name": "web", "status": "running", "maxcpu": 2,
+         "cpu": 0.5, "maxmem": 4 * GIB, "mem": 2 * GIB, "maxdisk": 32 * GIB, "tags": "prod;web"},
+        {"type": "qemu", "vmid": 101, "node": "pve1", "name": "db", "status": "stopped", "maxcpu": 4,
+         "maxmem": 8 * GIB, "maxdisk": 64 * GIB},
+        {"type": "lxc", "vmid": 200, "node": "pve2", "name": "dns", "status": "running", "maxcpu": 1,
+         "cpu": 0.1, "maxmem": GIB, "mem": 256 * 1024 ** 2, "maxdisk": 8 * GIB},
+    ]}
+    data.update(extra)
+    return make_sim(data, time_scale=time_scale)
+
+
+
+def names_and_parents(sim, node, kind, vmid):
+    listed = api(sim, node, "GET", "/nodes/%s/%s/%d/snapshot" % (node, kind, vmid))
+    return {s["name"]: s.get("parent") for s in listed}, listed
+
+
+def test_create_list_with_current_and_parents():
+    sim = cluster()
+    base = "/nodes/pve1/qemu/100/snapshot"
+    upid = api(sim, "pve1", "POST", base, snapname="first", description="one")
+    assert ":qmsnapshot:100:" in upid and task(sim, upid)["exitstatus"] == "OK"
+    assert task(sim, api(sim, "pve1", "POST", base, snapname="second", vmstate=1))["exitstatus"] == "OK"
+    parents, listed = names_and_parents(sim, "pve1", "qemu", 100)
+    assert parents == {"first": None, "second": "first", "current": "second"}
+    current = listed[-1]
+    assert current["name"] == "current" and current["description"] == "You are here!" and current["running"] == 1
+    second = [s for s in listed if s["name"] == "second"][0]
+    assert second["vmstate"] == 1 and second["snaptime"] > 0
+    assert api(sim, "pve1", "GET", base + "/first") == [{"cmd": "rollback"}, {"cmd": "config"}]
+    assert api(sim, "pve1", "GET", base + "/first/config")["description"] == "one"
+    api(sim, "pve1", "PUT", base + "/first/config", description="changed")
+    assert [s for s in api(sim, "pve1", "GET", base) if s["name"] == "first"][0]["description"] == "changed"
+    assert api(sim, "pve1", "GET", "/nodes/pve1/qemu/100/config")["parent"] == "second"
+
+
+def test_name_rules():
+    sim = cluster()
+    base = "/nodes/pve1/qemu/100/snapshot"
+    err = refused(sim, "pve1", "POST", base, snapname="current")
+    assert err.message == "unable to use snapshot name 'current' (reserved name)"
+    assert refused(sim, "pve1", "POST", base, snapname="1abc").status == 400
+    assert refused(sim, "pve1", "POST", base, snapname="a" * 41).status == 400
+    assert task(sim, api(sim, "pve1", "POST", base, snapname="a" * 40))["exitstatus"] == "OK"
+    dup = task(sim, api(sim, "pve1", "POST", base, snapname="a" * 40))
+    assert dup["exitstatus"] == "snapshot name '%s' already used" % ("a" * 40)
+
+
+def test_delete_reparents_children():
+    sim = cluster()
+    base = "/nodes/pve1/qemu/101/snapshot"
+    for name in ("s1", "s2", "s3"):
+        task(sim, api(sim, "pve1", "POST", base, snapname=name))
+    upid = api(sim, "pve1", "DELETE", base + "/s2")
+    assert ":qmdelsnapshot:101:" in upid and task(sim, upid)["exitstatus"] == "OK"
+    parents, _ = names_and_parents(sim, "pve1", "qemu", 101)
+    assert parents == {"s1": None, "s3": "s1", "current": "s3"}
+    task(sim, api(sim, "pve1", "DELETE", base + "/s3"))
+    assert names_and_parents(sim, "pve1", "qemu", 101)[0] == {"s1": None, "current": "s1"}
+    missing = task(sim, api(sim, "pve1", "DELETE", base + "/nope"))
+    assert missing["exitstatus"] == "snapshot 'nope' does not exist"
+
+
+def test_rollback_restores_config_and_start():
+    sim = cluster()
+    base = "/nodes/pve1/qemu/101/snapshot"
+    task(sim, api(sim, "pve1", "POST", base, snapname="clean"))
+    api(sim, "pve1", "PUT", "/nodes/pve1/qemu/101/config", cores=8)
+    task(sim, api(sim, "pve1", "POST", base, snapname="later"))
+    upid = api(sim, "pve1", "POST", base + "/clean/rollback", start=1)
+    assert ":qmrollback:101:" in upid and task(sim, upid)["exitstatus"] == "OK"
+    assert api(sim, "pve1", "GET", "/nodes/pve1/qemu/101/config")["cores"] == 4
+    assert api(sim, "pve1", "GET", "/nodes/pve1/qemu/101/status/current")["status"] == "running"
+    assert names_and_parents(sim, "pve1", "qemu", 101)[0]["current"] == "clean"
+
+
+def test_lxc_snapshots():
+    sim = cluster()
+    base = "/nodes/pve2/lxc/200/snapshot"
+    upid = api(sim, "pve2", "POST", base, snapname="ct_snap", description="c")
+    assert ":vzsnapshot:200:" in upid and task(sim, upid)["exitstatus"] == "OK"
+    listed = api(sim, "pve2", "GET", base)
+    assert [s["name"] for s in listed] == ["ct_snap", "current"] and "vmstate" not in listed[0]
+    assert task(sim, api(sim, "pve2", "POST", base + "/ct_snap/rollback"))["exitstatus"] == "OK"
+    assert task(sim, api(sim, "pve2", "DELETE", base + "/ct_snap"))["exitstatus"] == "OK"
+
+
+def test_locked_guest_refuses_snapshot_ops():
+    sim = cluster()
+    sim.hosts["pve1"].fs.guests[100].lock = "backup"
+    assert task(sim, api(sim, "pve1", "POST", "/nodes/pve1/qemu/100/snapshot", snapname="x1"))["exitstatus"] == \
+        "VM is locked (backup)"
+    sim.hosts["pve1"].fs.guests[200].lock = "backup"
+    assert task(sim, api(sim, "pve2", "POST", "/nodes/pve2/lxc/200/snapshot", snapname="x1"))["exitstatus"] == \
+        "CT is locked (backup)"
+
+
+def test_snapshot_lock_while_the_task_runs():
+    sim = cluster(time_scale=0.05)
+    upid = api(sim, "pve1", "POST", "/nodes/pve1/qemu/100/snapshot", snapname="slow", vmstate=1)
+    assert api(sim, "pve1", "GET", "/nodes/pve1/qemu/100/status/current")["lock"] == "snapshot"
+    second = task(sim, api(sim, "pve1", "POST", "/nodes/pve1/qemu/100/snapshot", snapname="other"))
+    assert second["exitstatus"] == "VM is locked (snapshot)"
+    assert task(sim, upid)["exitstatus"] == "OK"
+    assert "lock" not in api(sim, "pve1", "GET", "/nodes/pve1/qemu/100/status/current")
+
+
+def test_scenario_snapshots_key():
+    sim = cluster(snapshots={"100": [{"name": "base", "description": "golden", "snaptime": 1700000000},
+                                     {"name": "upgrade"}]})
+    parents, listed = names_and_parents(sim, "pve1", "qemu", 100)
+    assert parents == {"base": None, "upgrade": "base", "current": "upgrade"}
+    assert listed[0]["snaptime"] == 1700000000
+    assert task(sim, api(sim, "pve1", "POST", "/nodes/pve1/qemu/100/snapshot/base/rollback"))["exitstatus"] == "OK"
