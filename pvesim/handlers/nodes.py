@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import math
 import re
+import threading
 import time
 import zoneinfo
 
@@ -162,7 +163,25 @@ def power_off(sim, host, come_back_after=None):
             guest.uptime_since = None
     host.online = False
     host.extra["uptime_offset"] = 0  # from now on uptime counts from the next boot
-    host.online_at = None if come_back_after is None else time.monotonic() + sim.delay(come_back_after)
+    if come_back_after is not None:
+        schedule_boot(sim, host, come_back_after)
+    else:
+        host.online_at = None
+
+
+def schedule_boot(sim, host, after):
+    """Bring ``host`` back ``after`` simulated seconds from now.  A timer ticks the
+    simulator then, so the host answers again even when nobody calls another host
+    in between (an offline endpoint never reaches the dispatcher's tick)."""
+    host.online_at = time.monotonic() + sim.delay(after)
+
+    def boot():
+        with sim.lock:
+            sim.tick()
+
+    timer = threading.Timer(sim.delay(after) + 0.01, boot)
+    timer.daemon = True
+    timer.start()
 
 
 @route("POST", "/nodes/{node}/status")
@@ -183,7 +202,7 @@ def node_wakeonlan(req):
     if not mac:
         raise ApiError(500, "No wake on LAN MAC address defined for '%s'!" % name)
     if not host.online and host.online_at is None:
-        host.online_at = time.monotonic() + req.sim.delay(WAKE_SECONDS)
+        schedule_boot(req.sim, host, WAKE_SECONDS)
     return mac
 
 
@@ -369,9 +388,16 @@ def _check_key(host, key):
 def node_subscription_get(req):
     host = target(req)
     if not host.subscription:
-        return {"status": "notfound", "message": "There is no subscription key", "serverid": _server_id(host),
+        info = {"status": "notfound", "message": "There is no subscription key", "serverid": _server_id(host),
                 "sockets": _sockets(host), "url": SHOP_URL}
-    return dict(host.subscription)
+    else:
+        info = dict(host.subscription)
+    # every user may read the status; key and server ID need Sys.Audit on the node (as PVE)
+    if req.sim.access is not None and req.identity is not None \
+            and not req.has_priv("/nodes/%s" % host.name, "Sys.Audit"):
+        info.pop("key", None)
+        info.pop("serverid", None)
+    return info
 
 
 @route("PUT", "/nodes/{node}/subscription")

@@ -317,3 +317,16 @@ def test_custom_certificate_upload_and_delete(sim):
     call(sim, "sky", "DELETE", "/nodes/ice/certificates/custom", restart=1)
     assert sim.hosts["ice"].fingerprint == original
     assert [c["filename"] for c in call(sim, "sky", "GET", "/nodes/ice/certificates/info")] == ["pve-ssl.pem"]
+
+
+def test_subscription_key_needs_audit(sim):
+    from pvesim.routing import Identity
+
+    call(sim, "sky", "PUT", "/nodes/sky/subscription", key="pve2c-0123456789")
+    sim.hosts["sky"].fs.users["carol@pve"] = {"enable": 1, "expire": 0, "password": "x", "tokens": {}}
+    info = call(sim, "sky", "GET", "/nodes/sky/subscription", identity=Identity(userid="carol@pve"))
+    assert info["status"] == "active" and "key" not in info and "serverid" not in info
+    # the node list still shows the nodes to her, without their load
+    nodes = call(sim, "sky", "GET", "/nodes", identity=Identity(userid="carol@pve"))
+    assert {n["node"]: n["status"] for n in nodes} == {"epyc": "online", "ice": "online", "sky": "online"}
+    assert all("cpu" not in n for n in nodes)
