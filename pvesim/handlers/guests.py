@@ -836,7 +836,9 @@ def _precondition(req, guest_type):
             reasons["unavailable_storages"] = missing
         if blocking_by_node.get(other.name):
             reasons["blocking-ha-resources"] = blocking_by_node[other.name]
-        if reasons or not other.online or other.name in refused_nodes:
+        # Offline nodes, nodes a strict HA rule excludes and (for CTs, whose answer has no
+        # field for it) nodes without the guest's storage are not allowed either.
+        if reasons or missing or not other.online or other.name in refused_nodes:
             not_allowed[other.name] = reasons
         else:
             allowed.append(other.name)
@@ -878,7 +880,7 @@ def run_migration(sim, host, guest, target_name, user, online=False, restart=Fal
     guest changes node when the task finishes, so the load figures follow.
     """
     fs = host.fs
-    task_type = TASK_PREFIX[guest.type] + "migrate"
+    task_type = "qmigrate" if guest.type == "qemu" else "vzmigrate"
     target = sim.hosts.get(target_name)
     failure = extra_failure
     if failure is None and guest.lock:
