@@ -199,3 +199,21 @@ def test_curl_verifies_tls_with_the_ca_bundle(pve):
     out = subprocess.run(["curl", "-sS", "https://%s:%d/api2/json/version" % (address, port)],
                          capture_output=True, text=True, timeout=20)
     assert out.returncode != 0
+
+
+def test_tokens_are_refused_where_the_schema_says_allowtoken_0(pve, monkeypatch):
+    from pvesim import schema
+
+    original = schema.method_info
+
+    def no_tokens(template, method):
+        info = original(template, method)
+        return dict(info, allowtoken=0) if template == "/version" else info
+
+    monkeypatch.setattr(schema, "method_info", no_tokens)
+    headers = {"Authorization": "PVEAPIToken=root@pam!ci=root-ci-secret"}
+    answer = requests.get(url(pve, "pve-a", "/version"), headers=headers, verify=pve.ca_path)
+    assert answer.status_code == 401
+    assert requests.get(url(pve, "pve-a", "/nodes/pve-a/tasks"), headers=headers, verify=pve.ca_path).ok
+    ticket = login(pve, "root@pam", pve.password).json()["data"]["ticket"]
+    assert requests.get(url(pve, "pve-a", "/version"), cookies={"PVEAuthCookie": ticket}, verify=pve.ca_path).ok
