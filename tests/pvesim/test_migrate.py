@@ -159,3 +159,26 @@ def test_fault_fails_the_next_migration():
     assert status["exitstatus"] == "migration aborted"
     assert sim.hosts["pve1"].fs.guests[101].node == "pve1"
     assert task(sim, api(sim, "pve1", "POST", "/nodes/pve1/qemu/101/migrate", target="pve2"))["exitstatus"] == "OK"
+
+
+def test_migration_over_https_with_proxmoxer():
+    from pvesim.testing import running
+
+    data = {"cluster_name": "lab", "resources": [
+        {"type": "node", "node": "pve1", "status": "online", "maxcpu": 8, "maxmem": 32 * GIB, "mem": 4 * GIB},
+        {"type": "node", "node": "pve2", "status": "online", "maxcpu": 8, "maxmem": 32 * GIB, "mem": 4 * GIB},
+        {"type": "qemu", "vmid": 100, "node": "pve1", "name": "web", "status": "running", "maxcpu": 2,
+         "cpu": 0.5, "maxmem": 4 * GIB, "mem": 2 * GIB, "maxdisk": 8 * GIB}]}
+    with running(data, time_scale=0.01) as pve:
+        client = pve.client("pve2")  # asked through another member: PVE proxies to pve1
+        before = {n["node"]: n["mem"] for n in client.cluster.resources.get(type="node")}
+        upid = client.nodes("pve1").qemu(100).migrate.post(target="pve2", online=1, **{"with-local-disks": 1})
+        deadline = time.monotonic() + 3
+        while client.nodes("pve1").tasks(upid).status.get()["status"] != "stopped":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert client.nodes("pve1").tasks(upid).status.get()["exitstatus"] == "OK"
+        after = {n["node"]: n["mem"] for n in client.cluster.resources.get(type="node")}
+        assert after["pve2"] == before["pve2"] + 2 * GIB and after["pve1"] == before["pve1"] - 2 * GIB
+        precondition = client.nodes("pve2").qemu(100).migrate.get()
+        assert precondition["allowed_nodes"] == ["pve1"] and precondition["running"] == 1
