@@ -445,8 +445,9 @@ class NodeModule(ProxmoxModule):
                 params["wakeonlan"] = print_property_string(wol, "mac")
         if params:
             self.record_diff(before, after)
-            self.write("set %s" % " and ".join(sorted(after)), self.client.put, self.path + "/config",
-                       digest=current.get("digest"), **params)
+            # a lambda: "description" is a parameter of PVE's call and of write() alike
+            self.write("set %s" % " and ".join(sorted(after)),
+                       lambda: self.client.put(self.path + "/config", digest=current.get("digest"), **params))
 
     def ensure_subscription(self):
         wanted = self.params["subscription"]

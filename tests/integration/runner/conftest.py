@@ -47,7 +47,16 @@ class PlaybookRun:
         return found[-1]
 
     def stats(self):
-        return json.loads(self.stdout).get("stats", {}).get("localhost", {})
+        return _json_document(self.stdout).get("stats", {}).get("localhost", {})
+
+
+def _json_document(stdout):
+    """The results document the callback prints last (verbose runs print other lines first)."""
+    start = stdout.rfind("\n{\n") + 1 if not stdout.startswith("{") else 0
+    try:
+        return json.loads(stdout[start:])
+    except ValueError:
+        return {}
 
 
 def connection_vars(pve):
@@ -93,10 +102,7 @@ def run_playbook(playbook, extra_vars, tmp_path, check=False, diff=False, verbos
     proc = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     results = {}
     if json_output:
-        try:
-            data = json.loads(proc.stdout)
-        except ValueError:
-            data = {}
+        data = _json_document(proc.stdout)
         for play in data.get("plays", []):
             for task in play.get("tasks", []):
                 results.setdefault(task["task"]["name"], []).append(task["hosts"].get("localhost", {}))
