@@ -223,7 +223,8 @@ _FORMATS = {
     "pve-node": _regex_check(r"[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?", "value does not look like a valid node name"),
     "pve-vmid": _regex_check(r"[1-9][0-9]{2,8}", "value does not look like a valid VM ID"),
     "pve-storage-id": _regex_check(r"[a-z][a-z0-9\-_.]*[a-z0-9]", "storage ID '{v}' contains illegal characters"),
-    "pve-configid": _regex_check(r"[a-z][a-z0-9_]+", "invalid configuration ID '{v}'"),
+    # Current pve-common allows hyphens (snapshot names like "pre-upgrade", delete=prune-backups).
+    "pve-configid": _regex_check(r"(?i)[a-z][a-z0-9_-]+", "invalid configuration ID '{v}'"),
     "pve-iface": _regex_check(r"[a-zA-Z][a-zA-Z0-9_]{1,20}([:.]\d+)?", "invalid network interface name '{v}'"),
     "pve-realm": _regex_check(_REALM, "value does not look like a valid realm"),
     "pve-userid": _check_userid,

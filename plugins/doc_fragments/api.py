@@ -76,4 +76,3 @@ notes:
     a proxy or gateway error comes back; a call that changes something is repeated only when
     it certainly did not reach the server.
 """
-

@@ -167,8 +167,11 @@ class ProxmoxClient:
         self._sleep(delay * random.uniform(0.5, 1.0))
 
     # --- calls -----------------------------------------------------------
-    def request(self, method, path, idempotent=None, **params):
-        """Call ``method`` on ``path`` (e.g. ``/nodes/pve1/dns``) and return its ``data``."""
+    def request(self, method, path, /, idempotent=None, **params):
+        """Call ``method`` on ``path`` (e.g. ``/nodes/pve1/dns``) and return its ``data``.
+
+        ``method`` and ``path`` are positional only: PVE has parameters of those names.
+        """
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
@@ -191,6 +194,8 @@ class ProxmoxClient:
                     attempt += 1
                     continue
                 errors = err.errors if isinstance(err.errors, dict) else None
+                if errors and isinstance(errors.get("errors"), bytes):
+                    errors = None  # proxmoxer's stand-in for a body that is not JSON (a proxy's page, nothing)
                 raise ProxmoxError(err.content or err.status_message or "HTTP %s" % err.status_code,
                                    status=err.status_code, errors=errors, method=method, path=path)
             except requests.exceptions.SSLError as err:
@@ -204,16 +209,16 @@ class ProxmoxClient:
                 error.method, error.path = method, path
                 raise error
 
-    def get(self, path, **params):
+    def get(self, path, /, **params):
         return self.request("GET", path, **params)
 
-    def post(self, path, **params):
+    def post(self, path, /, **params):
         return self.request("POST", path, **params)
 
-    def put(self, path, **params):
+    def put(self, path, /, **params):
         return self.request("PUT", path, **params)
 
-    def delete(self, path, **params):
+    def delete(self, path, /, **params):
         return self.request("DELETE", path, **params)
 
     # --- tasks -----------------------------------------------------------
@@ -251,9 +256,12 @@ class ProxmoxClient:
             return []
         return [entry.get("t", "") for entry in entries[-lines:]]
 
-    def run(self, method, path, timeout=600, **params):
-        """Call an API method and, when it answers with a task id, wait for the task."""
+    def run(self, method, path, /, task_timeout=600, **params):
+        """Call an API method and, when it answers with a task id, wait up to ``task_timeout`` seconds for it.
+
+        (Not ``timeout``: some PVE methods take a parameter of that name.)
+        """
         result = self.request(method, path, **params)
         if isinstance(result, str) and result.startswith("UPID:"):
-            self.wait_for_task(result, timeout=timeout)
+            self.wait_for_task(result, timeout=task_timeout)
         return result
