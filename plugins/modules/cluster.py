@@ -18,7 +18,7 @@ description:
   - With O(state=absent), removes O(node) from the cluster of O(api_host).
   - A host already in the wanted cluster is left alone (RV(ignore:changed=false)); a host in another cluster is an error.
 author:
-  - proxops.proxmox contributors
+  - proxops.proxmox contributors (@proxops)
 extends_documentation_fragment:
   - proxops.proxmox.api
   - proxops.proxmox.attributes
@@ -246,6 +246,7 @@ from ansible_collections.proxops.proxmox.plugins.module_utils._cluster import (
     link_errors,
     link_params,
     read_cluster,
+    run_task_through_restarts,
 )
 from ansible_collections.proxops.proxmox.plugins.module_utils._module_base import ProxmoxModule
 
@@ -339,7 +340,7 @@ class ClusterModule(ProxmoxModule):
         params.update(link_params(self.params["links"]))
         self.record_diff({"cluster_name": None}, self._intent(name))
         self.write("created cluster %r on node %s" % (name, cluster["local_node"]),
-                   self.client.run, "POST", "/cluster/config", timeout=self.params["timeout"], **params)
+                   run_task_through_restarts, self.client, "POST", "/cluster/config", self.params["timeout"], **params)
         self.result["cluster"] = self._after(cluster, name)
 
     def ensure_joined(self):
@@ -369,7 +370,8 @@ class ClusterModule(ProxmoxModule):
         params.update(link_params(self.params["links"]))
         self.record_diff({"cluster_name": None}, dict(self._intent(expected_name), master_host=master_host))
         self.write("joined node %s to the cluster of %s" % (cluster["local_node"], master_host),
-                   self.client.run, "POST", "/cluster/config/join", timeout=self.params["timeout"], **params)
+                   run_task_through_restarts, self.client, "POST", "/cluster/config/join", self.params["timeout"],
+                   **params)
         self.result["cluster"] = self._after(cluster, expected_name)
 
     def _check_already_joined(self, cluster, expected_name):

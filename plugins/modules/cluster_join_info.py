@@ -17,7 +17,7 @@ description:
   - Feed RV(join_info) to O(proxops.proxmox.cluster#module:join.join_info) to join another host.
   - Fails with a clear message when O(api_host) is not in a cluster.
 author:
-  - proxops.proxmox contributors
+  - proxops.proxmox contributors (@proxops)
 extends_documentation_fragment:
   - proxops.proxmox.api
   - proxops.proxmox.attributes.info_module

@@ -17,7 +17,7 @@ description:
   - Powering on (through Wake-on-LAN sent by another node), rebooting and shutting down wait
     until C(/cluster/status) shows the node online or offline, up to O(power_timeout) seconds.
 author:
-  - proxops.proxmox contributors
+  - proxops.proxmox contributors (@proxops)
 extends_documentation_fragment:
   - proxops.proxmox.api
   - proxops.proxmox.attributes

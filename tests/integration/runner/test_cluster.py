@@ -67,3 +67,21 @@ def test_guide_playbook_from_pvesim_state_dir(tmp_path):
         run = run_playbook(GUIDE_PLAYBOOK, {"pvesim_state_dir": str(state_dir), "pve_cluster_name": "demo"}, tmp_path)
         assert run.returncode == 0, run.output[-3000:]
         assert {host.fs.cluster_name for host in pve.sim.hosts.values()} == {"demo"}
+
+
+def test_guide_shows_the_tested_playbook():
+    """The playbook in docs/guides/build-a-cluster.md has the tasks of the file the tests run."""
+    import os
+    import re
+
+    import yaml
+
+    from conftest import REPO
+
+    with open(os.path.join(REPO, "docs", "guides", "build-a-cluster.md"), encoding="utf-8") as handle:
+        guide = handle.read()
+    shown = yaml.safe_load(re.search(r"```yaml\n(- name: Build a Proxmox VE cluster.*?)```", guide, re.S).group(1))
+    with open(GUIDE_PLAYBOOK, encoding="utf-8") as handle:
+        tested = yaml.safe_load(handle)
+    assert shown[0]["tasks"] == tested[0]["tasks"]
+    assert shown[0]["name"] == tested[0]["name"]
