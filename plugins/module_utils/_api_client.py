@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 import traceback
 
@@ -135,7 +136,16 @@ class ProxmoxClient:
         for attempt in range(self.retries + 1):
             try:
                 return ProxmoxAPI(**kwargs)
-            except AuthenticationError:
+            except AuthenticationError as err:
+                # proxmoxer reports any failed ticket request this way; its text holds the HTTP code.
+                code = re.search(r"code: (\d+)", str(err))
+                status = int(code.group(1)) if code else 401
+                if status in RETRY_STATUSES and attempt < self.retries:
+                    self._pause(attempt)
+                    continue
+                if status != 401:
+                    raise ProxmoxError("logging in to %s:%s as %s failed with HTTP %s"
+                                       % (self.host, self.port, self.auth_description, status), status=status)
                 raise ProxmoxError(
                     "authentication failed for %s at %s:%s: check api_user, api_password/api_otp or the API token"
                     % (self.auth_description, self.host, self.port), status=401)

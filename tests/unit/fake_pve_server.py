@@ -75,6 +75,7 @@ class FakePVE:
         self.requests = []
         self.tickets = {}  # ticket -> CSRF token
         self._routes = {}
+        self._login_failures = []  # scripted answers for the next ticket requests
         self._lock = threading.Lock()
         self._count = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler, bind_and_activate=False)
@@ -112,6 +113,10 @@ class FakePVE:
     def expire_tickets(self):
         self.tickets.clear()
 
+    def fail_logins(self, *replies):
+        """Answer the next ticket requests with ``replies``, one each; real logins after that."""
+        self._login_failures.extend(replies)
+
     # --- answering ---------------------------------------------------------
     def answer(self, seen):
         with self._lock:
@@ -119,6 +124,8 @@ class FakePVE:
             if len(self.requests) > self.limit:
                 return Reply(599, "fake PVE: more than %d requests" % self.limit)
             if seen.method == "POST" and seen.path == "/access/ticket":
+                if self._login_failures:
+                    return self._login_failures.pop(0)
                 return self._ticket(seen.form)
             denied = self._check_auth(seen)
             if denied:

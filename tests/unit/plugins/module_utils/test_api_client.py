@@ -133,6 +133,30 @@ def test_bad_password_fails_naming_the_user_not_the_password(pve, ca_path, sleep
     assert sleeps.delays == []
 
 
+@pytest.mark.parametrize("status", [503, 595])
+def test_login_retried_on_gateway_statuses(pve, ca_path, sleeps, status):
+    pve.fail_logins(Reply(status, "proxy trouble"))
+    pve.route("GET", "/nodes", Reply(data=NODES))
+    client = password_client(pve, ca_path, sleeps)
+
+    assert client.get("/nodes") == NODES
+    assert len(pve.calls("POST", "/access/ticket")) == 2
+    assert len(sleeps.delays) == 1
+
+
+def test_login_failing_otherwise_is_not_called_an_authentication_failure(pve, ca_path, sleeps):
+    pve.fail_logins(Reply(500, "internal error"))
+    client = password_client(pve, ca_path, sleeps)
+
+    with pytest.raises(ProxmoxError) as caught:
+        client.get("/nodes")
+
+    assert caught.value.status == 500
+    assert "HTTP 500" in str(caught.value)
+    assert "authentication failed" not in str(caught.value)
+    assert len(pve.calls("POST", "/access/ticket")) == 1
+
+
 # --- API token authentication --------------------------------------------------------------
 
 
