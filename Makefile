@@ -53,7 +53,7 @@ test: setup unit pvesim-test integration sanity
 	@echo "make test: all suites passed"
 
 demo: setup
-	$(PY) scripts/demo.py
+	$(PY) demo/run.py
 
 clean:
 	rm -rf $(STATE) build tests/output .pytest_cache
