@@ -53,16 +53,17 @@ def dispatch(sim, host, method, path, params, identity):
         template, path_params, handler, info = resolve(method, path)
         if sim.faults is not None:
             sim.faults.before_dispatch(host, method, path, template)
-        raw = dict(params or {})
-        raw.update(path_params)  # the path wins over a same-named parameter
-        typed = schema.validate(info, raw)
-
+        # Like pveproxy: who is asking is settled before the parameters are looked at.
         permissions = info.get("permissions") or {}
         if permissions.get("user") != "world":
             if identity is None:
                 raise ApiError(401, "No ticket")
             if identity.tokenid and not int(info.get("allowtoken", 1)):
                 raise ApiError(401, "API tokens are not allowed to access this API endpoint")
+
+        raw = dict(params or {})
+        raw.update(path_params)  # the path wins over a same-named parameter
+        typed = schema.validate(info, raw)
         if sim.access is not None:
             sim.access.check_permissions(host.fs, identity, permissions, typed)
 

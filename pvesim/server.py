@@ -23,7 +23,7 @@ from pvesim.access import AccessControl
 from pvesim.dispatch import dispatch, not_implemented
 from pvesim.errors import ApiError
 from pvesim.faults import Faults
-from pvesim.routing import match
+from pvesim.routing import Identity, match
 from pvesim.stats import RequestStats
 
 log = logging.getLogger("pvesim")
@@ -176,8 +176,6 @@ class ApiHandler(BaseHTTPRequestHandler):
             token = self.headers.get("CSRFPreventionToken")
             if not sim.access.verify_csrf(userid, token):
                 return None, "Permission denied - invalid csrf token"
-        from pvesim.routing import Identity
-
         return Identity(userid=userid), None
 
     def _send(self, status, reason, payload):
