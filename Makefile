@@ -10,7 +10,7 @@ COLL_LINK   := $(COLLECTIONS)/ansible_collections/proxops/proxmox
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PYTHONPATH := $(CURDIR):$(COLLECTIONS)
 
-.PHONY: help setup collection demo test unit pvesim-test integration sanity sanity-2.16 sanity-2.21 build docs-check clean
+.PHONY: help setup collection demo test unit pvesim-test packaging integration sanity sanity-2.16 sanity-2.21 build docs-check clean
 
 help:
 	@sed -n 's/^# //p' Makefile | head -2
@@ -34,6 +34,9 @@ unit: setup
 pvesim-test: setup
 	$(PY) -m pytest -q tests/pvesim
 
+packaging: setup
+	$(PY) -m pytest -q tests/packaging
+
 integration: setup
 	$(PY) -m pytest -q tests/integration/runner
 
@@ -49,7 +52,7 @@ build: setup
 	@mkdir -p build
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build .
 
-test: setup unit pvesim-test integration sanity
+test: setup unit pvesim-test packaging integration sanity
 	@echo "make test: all suites passed"
 
 demo: setup
