@@ -10,7 +10,7 @@ COLL_LINK   := $(COLLECTIONS)/ansible_collections/proxops/proxmox
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PYTHONPATH := $(CURDIR):$(COLLECTIONS)
 
-.PHONY: help setup collection demo test unit pvesim-test packaging integration sanity sanity-2.16 sanity-2.21 build docs-check clean
+.PHONY: help setup collection demo test unit pvesim-test packaging integration sanity sanity-2.16 sanity-2.21 build clean
 
 help:
 	@sed -n 's/^# //p' Makefile | head -2

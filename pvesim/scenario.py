@@ -8,6 +8,7 @@ owning it registers with :func:`scenario_key`.
 """
 
 import json
+import os
 import secrets
 
 from pvesim.model import ClusterFS, Guest, Host, Simulator
@@ -43,8 +44,22 @@ def scenario_key(name):
     return register
 
 
+PACKAGED_SCENARIOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
+SHARED_SCENARIOS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "shared", "scenarios")
+
+
+def find(name):
+    """A scenario path: as given when it exists, else a file name in pvesim/scenarios, else in ../shared."""
+    name = str(name)
+    for candidate in (name, os.path.join(PACKAGED_SCENARIOS, name), os.path.join(SHARED_SCENARIOS, name)):
+        if os.path.exists(candidate):
+            return candidate
+    raise FileNotFoundError("no scenario %r (looked in %s and %s)" % (name, PACKAGED_SCENARIOS, SHARED_SCENARIOS))
+
+
 def load_file(path, **kwargs):
-    with open(path, encoding="utf-8") as handle:
+    with open(find(path), encoding="utf-8") as handle:
         return build(json.load(handle), **kwargs)
 
 

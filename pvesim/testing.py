@@ -29,17 +29,10 @@ from pvesim.faults import Faults
 from pvesim.routing import Identity
 from pvesim.stats import RequestStats
 
-SHARED_SCENARIOS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                "shared", "scenarios")
-
-
 def _load(scenario):
     if isinstance(scenario, dict):
         return scenario
-    path = str(scenario)
-    if not os.path.exists(path) and os.path.exists(os.path.join(SHARED_SCENARIOS, path)):
-        path = os.path.join(SHARED_SCENARIOS, path)
-    with open(path, encoding="utf-8") as handle:
+    with open(scenario_mod.find(scenario), encoding="utf-8") as handle:
         return json.load(handle)
 
 

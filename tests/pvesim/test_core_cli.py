@@ -11,13 +11,13 @@ import urllib.request
 import pytest
 from proxmoxer import ProxmoxAPI
 
-from pvesim.testing import SHARED_SCENARIOS, free_address_base
+from pvesim.scenario import PACKAGED_SCENARIOS
+from pvesim.testing import free_address_base
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCENARIO = os.path.join(SHARED_SCENARIOS, "example-standalone-3.json")
+SCENARIO = os.path.join(PACKAGED_SCENARIOS, "example-standalone-3.json")
 
 
-@pytest.mark.skipif(not os.path.exists(SCENARIO), reason="shared scenarios not present")
 def test_cli_runs_a_scenario_and_stops_on_sigterm(tmp_path):
     base = free_address_base(3)
     state = tmp_path / "state"

@@ -1,11 +1,13 @@
 """/cluster/resources: shapes, type filter, figures that follow the state, all shared scenarios."""
 
+import json
 import time
 
 import pytest
 
 from pvesim.dispatch import dispatch
 from pvesim.errors import ApiError
+from pvesim import scenario
 from pvesim.routing import Identity
 from pvesim.testing import make_sim
 
@@ -54,12 +56,7 @@ SCENARIOS = ["example-standalone-3.json", "example-small-base.json", "example-me
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_shared_scenarios_round_trip(name):
-    import json
-    import os
-
-    from pvesim.testing import SHARED_SCENARIOS
-
-    with open(os.path.join(SHARED_SCENARIOS, name), encoding="utf-8") as handle:
+    with open(scenario.find(name), encoding="utf-8") as handle:
         data = json.load(handle)
     sim = make_sim(data, cluster_name=data.get("cluster_name") or "bench")
     node = sorted(sim.hosts)[0]
