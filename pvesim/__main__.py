@@ -79,7 +79,7 @@ class ControlHandler(BaseHTTPRequestHandler):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m pvesim", description="Proxmox VE API simulator")
-    parser.add_argument("--scenario", required=True, help="scenario JSON file (shared/scenarios/FORMAT.md)")
+    parser.add_argument("--scenario", required=True, help="scenario JSON file (shared/scenarios/FORMAT.md), or a name in pvesim/scenarios")
     parser.add_argument("--state-dir", required=True, help="where hosts.json, ca.pem, credentials.json go")
     parser.add_argument("--time-scale", type=float, default=0.0,
                         help="real seconds per simulated second of task time (0: tasks finish at once)")

@@ -2,7 +2,7 @@
 
     from pvesim.testing import running, call, make_sim
 
-    with running("shared/scenarios/example-standalone-3.json") as pve:
+    with running("example-standalone-3.json") as pve:   # a file, or a name in pvesim/scenarios
         pve.urls          # {"node": "https://127.31.7.2:8006", ...}
         pve.ca_path       # CA bundle for TLS verification
         pve.user, pve.password   # root@pam and its password
