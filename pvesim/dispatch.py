@@ -4,7 +4,7 @@
 handler behaves the same whichever way it is reached.
 """
 
-from pvesim import schema
+from pvesim import returns, schema
 from pvesim.errors import ApiError
 from pvesim.routing import Request, match
 
@@ -76,4 +76,7 @@ def dispatch(sim, host, method, path, params, identity):
         request = Request(method=method, template=template, path=path, params=typed, sim=sim,
                           host=target, identity=identity)
         request.extra["received_by"] = host.name
-        return to_pve_json(handler(request))
+        answer = to_pve_json(handler(request))
+        if sim.check_returns:
+            returns.verify(method, template, info, answer)
+        return answer

@@ -3,8 +3,9 @@
     python -m pvesim.gen_schema [--schema PATH] [--storage-types PATH] [--check]
 
 Keeps the schema entries of the routes registered in ``ROUTES`` only, without the
-text meant for people (descriptions, typetext, return schemas), except the
-descriptions of indexed families (``net[n]``) that state the index range.
+text meant for people (descriptions, typetext), except the descriptions of indexed
+families (``net[n]``) that state the index range.  Of the ``returns`` schemas it keeps
+what :mod:`pvesim.returns` checks: types, optional, properties, items, enums.
 Output is deterministic (sorted keys, fixed layout), so reruns give the same file.
 """
 
@@ -22,7 +23,8 @@ DEFAULT_STORAGE = REPO.parent / "shared" / "pve-api" / "storage-type-options.jso
 
 _DROP = {"description", "typetext", "verbose_description", "format_description", "title", "renderer",
          "completion", "print_width", "instance-types", "type-property"}
-_KEEP_METHOD = ("parameters", "permissions", "proxyto", "allowtoken", "protected")
+_KEEP_METHOD = ("parameters", "permissions", "proxyto", "allowtoken", "protected", "returns")
+_KEEP_RETURNS = ("type", "optional", "properties", "items", "additionalProperties", "enum")
 
 
 def _strip(prop, name=""):
@@ -38,6 +40,25 @@ def _strip(prop, name=""):
     return out
 
 
+def _strip_returns(prop, name=""):
+    """The part of a ``returns`` schema the answer checker uses."""
+    if not isinstance(prop, dict):
+        return prop
+    out = {}
+    for key in _KEEP_RETURNS:
+        if key not in prop:
+            continue
+        value = prop[key]
+        if key == "properties":
+            value = {n: _strip_returns(p, n) for n, p in value.items()}
+        elif key in ("items", "additionalProperties"):
+            value = _strip_returns(value)
+        out[key] = value
+    if name.endswith("[n]") and prop.get("description"):
+        out["description"] = prop["description"]  # states the index range of the family
+    return out
+
+
 def _compact_method(info):
     out = {}
     for key in _KEEP_METHOD:
@@ -50,6 +71,8 @@ def _compact_method(info):
             value = {k: v for k, v in value.items() if k != "description"}
             if "properties" in value:
                 value["properties"] = {n: _strip(p, n) for n, p in value["properties"].items()}
+        elif key == "returns":
+            value = _strip_returns(value)
         out[key] = value
     return out
 

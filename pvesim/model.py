@@ -10,6 +10,7 @@ All state is guarded by ``Simulator.lock``; the server takes it around every req
 calls :meth:`Simulator.tick` first, so tasks that are due finish before anything reads.
 """
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -176,6 +177,9 @@ class Simulator:
         self.faults = None  # pvesim.faults.Faults
         self.stats = None  # pvesim.stats.RequestStats
         self.server = None  # pvesim.server.SimServer while served over HTTPS (reload_certificate)
+        # Check every answer against the official ``returns`` schema (pvesim.returns); the
+        # pvesim test suite turns it on with PVESIM_CHECK_RETURNS=1.
+        self.check_returns = os.environ.get("PVESIM_CHECK_RETURNS", "") not in ("", "0")
         self._pid = 1000
 
     # --- hosts -------------------------------------------------------------

@@ -135,12 +135,17 @@ def served_fingerprint(host):
 
 def node_certificate_fingerprint(host):
     """What PVE's get_node_fingerprint reads: the custom certificate (pveproxy-ssl.pem)
-    if one is uploaded, else the cluster-issued pve-ssl.pem -- restarted or not."""
+    if one is uploaded, else the cluster-issued pve-ssl.pem -- restarted or not.
+    A host of an in-process simulator (no HTTPS, no certificate) gets a stable stand-in,
+    as every real node has a certificate."""
     if host.custom_cert and host.custom_cert.get("cert_pem"):
         return _pem_fingerprint(host.custom_cert["cert_pem"])
     if host.cert_pem:
         return _pem_fingerprint(host.cert_pem)
-    return host.fingerprint
+    if host.fingerprint:
+        return host.fingerprint
+    digest = hashlib.sha256(("pvesim-no-certificate:" + host.name).encode()).digest()
+    return ":".join("%02X" % b for b in digest)
 
 
 def _pem_fingerprint(pem):

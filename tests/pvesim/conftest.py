@@ -13,6 +13,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+# Every answer of every test is checked against the official returns schema
+# (pvesim.returns): a mismatch raises, so the test that met it fails.
+os.environ.setdefault("PVESIM_CHECK_RETURNS", "1")
+
 from pvesim.testing import running  # noqa: E402
 
 TOTP_SECRET = "JBSWY3DPEHPK3PXP"
