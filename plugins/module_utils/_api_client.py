@@ -36,10 +36,14 @@ class ProxmoxError(Exception):
     ``status`` is the HTTP status (None when no answer came), ``message`` PVE's own text
     (the HTTP reason phrase), ``errors`` PVE's per-parameter messages of a 400 answer.
     For a failed task, ``upid``, ``exitstatus`` and the last ``log`` lines are set.
+    ``transient`` marks a failure that may pass by itself: no connection, or a proxy or
+    gateway status.
     """
 
-    def __init__(self, message, status=None, errors=None, method=None, path=None, upid=None, exitstatus=None, log=None):
+    def __init__(self, message, status=None, errors=None, method=None, path=None, upid=None, exitstatus=None, log=None,
+                 transient=False):
         super().__init__(message)
+        self.transient = transient
         self.message = message
         self.status = status
         self.errors = errors or {}
@@ -145,7 +149,8 @@ class ProxmoxClient:
                     continue
                 if status != 401:
                     raise ProxmoxError("logging in to %s:%s as %s failed with HTTP %s"
-                                       % (self.host, self.port, self.auth_description, status), status=status)
+                                       % (self.host, self.port, self.auth_description, status), status=status,
+                                       transient=status in RETRY_STATUSES)
                 raise ProxmoxError(
                     "authentication failed for %s at %s:%s: check api_user, api_password/api_otp or the API token"
                     % (self.auth_description, self.host, self.port), status=401)
@@ -170,7 +175,7 @@ class ProxmoxClient:
             "or set validate_certs=false only for a host you trust" % (self.host, self.port, err))
 
     def _connection_error(self, err):
-        return ProxmoxError("cannot reach the Proxmox VE API at %s:%s: %s" % (self.host, self.port, err))
+        return ProxmoxError("cannot reach the Proxmox VE API at %s:%s: %s" % (self.host, self.port, err), transient=True)
 
     def _pause(self, attempt):
         delay = min(self.max_backoff, self.backoff * (2 ** attempt))
@@ -207,7 +212,8 @@ class ProxmoxClient:
                 if errors and isinstance(errors.get("errors"), bytes):
                     errors = None  # proxmoxer's stand-in for a body that is not JSON (a proxy's page, nothing)
                 raise ProxmoxError(err.content or err.status_message or "HTTP %s" % err.status_code,
-                                   status=err.status_code, errors=errors, method=method, path=path)
+                                   status=err.status_code, errors=errors, method=method, path=path,
+                                   transient=err.status_code in RETRY_STATUSES)
             except requests.exceptions.SSLError as err:
                 raise self._tls_error(err)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
@@ -237,13 +243,20 @@ class ProxmoxClient:
 
         Raises :class:`ProxmoxError` carrying ``exitstatus`` and the last ``log_lines`` lines of
         the task log when the task fails, or when it is still running after ``timeout`` seconds.
+        Some tasks restart the API they are polled through (a cluster join restarts pveproxy
+        and replaces the ticket key): polls that fail transiently are repeated until the deadline.
         """
         node = task_node(upid)
         path = "/nodes/%s/tasks/%s/status" % (node, upid)
         deadline = time.monotonic() + timeout
         interval = first_interval
         while True:
-            status = self.get(path)
+            try:
+                status = self.get(path)
+            except ProxmoxError as err:
+                if not err.transient or time.monotonic() >= deadline:
+                    raise
+                status = {}
             if status.get("status") == "stopped":
                 break
             if time.monotonic() >= deadline:

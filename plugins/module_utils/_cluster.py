@@ -145,28 +145,3 @@ def join_target(join_info, master_host=None):
 def join_info_cluster_name(join_info):
     totem = join_info.get("totem") or {}
     return totem.get("cluster_name")
-
-
-def run_task_through_restarts(client, method, path, timeout, pause=2.0, **params):
-    """Start a create or join task and wait for it, riding out a restarting API.
-
-    PVE restarts pve-cluster and pveproxy at the end of a join (and a create): polls of the
-    task then fail to connect for a few seconds, or answer 401 until the new ticket key is
-    in place. Those are retried until ``timeout``; the task's own failure is raised at once.
-    """
-    import time
-
-    from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxError
-
-    upid = client.request(method, path, **params)
-    if not (isinstance(upid, str) and upid.startswith("UPID:")):
-        return upid
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return client.wait_for_task(upid, timeout=max(1, deadline - time.monotonic()))
-        except ProxmoxError as err:
-            transient = err.exitstatus is None and err.upid is None and err.status in (None, 401, 595, 596)
-            if not transient or time.monotonic() + pause >= deadline:
-                raise
-            time.sleep(pause)

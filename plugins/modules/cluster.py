@@ -246,7 +246,6 @@ from ansible_collections.proxops.proxmox.plugins.module_utils._cluster import (
     link_errors,
     link_params,
     read_cluster,
-    run_task_through_restarts,
 )
 from ansible_collections.proxops.proxmox.plugins.module_utils._module_base import ProxmoxModule
 
@@ -340,7 +339,7 @@ class ClusterModule(ProxmoxModule):
         params.update(link_params(self.params["links"]))
         self.record_diff({"cluster_name": None}, self._intent(name))
         self.write("created cluster %r on node %s" % (name, cluster["local_node"]),
-                   run_task_through_restarts, self.client, "POST", "/cluster/config", self.params["timeout"], **params)
+                   self.client.run, "POST", "/cluster/config", task_timeout=self.params["timeout"], **params)
         self.result["cluster"] = self._after(cluster, name)
 
     def ensure_joined(self):
@@ -370,8 +369,7 @@ class ClusterModule(ProxmoxModule):
         params.update(link_params(self.params["links"]))
         self.record_diff({"cluster_name": None}, dict(self._intent(expected_name), master_host=master_host))
         self.write("joined node %s to the cluster of %s" % (cluster["local_node"], master_host),
-                   run_task_through_restarts, self.client, "POST", "/cluster/config/join", self.params["timeout"],
-                   **params)
+                   self.client.run, "POST", "/cluster/config/join", task_timeout=self.params["timeout"], **params)
         self.result["cluster"] = self._after(cluster, expected_name)
 
     def _check_already_joined(self, cluster, expected_name):

@@ -538,6 +538,27 @@ def test_wait_for_task_ok_with_growing_intervals(pve, ca_path, sleeps):
     assert sleeps.delays == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 3.0, 3.0])
 
 
+def test_wait_for_task_polls_through_an_api_restart(pve, ca_path, sleeps):
+    """A join restarts the API the task is polled through: more failed polls than one request's retries."""
+    down = [Reply(drop=True)] * 5 + [Reply(595, "No route to host")] * 5
+    done = {"status": "stopped", "exitstatus": "OK", "type": "clusterjoin", "upid": UPID}
+    pve.route("GET", STATUS_PATH, Reply(data={"status": "running"}), *down, Reply(data=done))
+    client = password_client(pve, ca_path, sleeps, retries=1)
+
+    assert client.wait_for_task(UPID, timeout=60) == done
+    assert len(pve.calls("GET", STATUS_PATH)) == 12
+
+
+def test_wait_for_task_does_not_poll_through_real_errors(pve, ca_path, sleeps):
+    pve.route("GET", STATUS_PATH, Reply(data={"status": "running"}), Reply(500, "no such task"))
+    client = password_client(pve, ca_path, sleeps)
+
+    with pytest.raises(ProxmoxError) as caught:
+        client.wait_for_task(UPID, timeout=60)
+    assert caught.value.status == 500
+    assert len(pve.calls("GET", STATUS_PATH)) == 2
+
+
 def test_wait_for_task_failure_carries_exitstatus_and_log_tail(pve, ca_path, sleeps):
     failed = {"status": "stopped", "exitstatus": "storage 'x' does not exist", "type": "qmcreate"}
     log = [{"n": n, "t": "line %d" % n} for n in range(1, 16)]
