@@ -90,7 +90,7 @@ def main():
         print("pvesim is serving three standalone hosts:")
         for host in hosts:
             print("  %-5s %s  fingerprint %s..." % (host["node"], host["url"], host["fingerprint"][:23]))
-        env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_PYTHON_INTERPRETER=sys.executable)
         command = [str(Path(sys.executable).parent / "ansible-playbook"), "demo/site.yml",
                    "-e", "pvesim_state_dir=%s" % STATE, "--diff"]
         print("\n$ " + " ".join(command), flush=True)
