@@ -570,7 +570,7 @@ class NodeModule(ProxmoxModule):
             uptime = (self.client.get(self.path + "/status") or {}).get("uptime")
             return uptime is not None and time.time() - uptime >= booted_after - 1
         except ProxmoxError as err:
-            if err.status is None or err.status in (595, 596):  # the node (or the proxy on it) is down
+            if err.transient:  # no answer, or the proxy could not reach the node: it is down
                 return not online and local
             raise
 
