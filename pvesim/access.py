@@ -11,6 +11,7 @@ Shapes kept in the ClusterFS:
 - ``fs.groups[groupid] = {"comment": ""}`` (members are in the users' ``groups``)
 - ``fs.roles[roleid] = set of privileges`` (custom roles only)
 - ``fs.acl = [{"path", "type": "user"|"group"|"token", "ugid", "roleid", "propagate": 1}]``
+- ``fs.extra["authkey"]``: the key tickets and CSRF tokens are signed with (made on first use)
 
 root@pam always exists; its password is ``sim.root_password`` on every host and it
 holds every privilege everywhere, like on PVE.
@@ -102,27 +103,37 @@ class AccessControl:
 
     def __init__(self, sim):
         self.sim = sim
-        self._secret = secrets.token_bytes(32)
         self.clock_offset = 0  # seconds added to "now", lets tests age tickets
 
     def now(self):
         return time.time() + self.clock_offset
 
     # --- tickets and CSRF tokens ------------------------------------------
-    def _sign(self, text):
-        return base64.b64encode(hmac.new(self._secret, text.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+    # Like PVE, the signing key lives in /etc/pve (authkey.key, pve-www.key): a ticket from
+    # one member is good on every member, a standalone host's tickets are good on no other
+    # host, and a host that joins a cluster takes the cluster's key, so its old tickets die.
+    @staticmethod
+    def _key(fs):
+        key = fs.extra.get("authkey")
+        if key is None:
+            key = fs.extra["authkey"] = secrets.token_bytes(32)
+        return key
 
-    def make_ticket(self, userid):
-        """``PVE:user@realm:HEXTIME::signature``, PVE's ticket layout."""
+    def _sign(self, fs, text):
+        return base64.b64encode(hmac.new(self._key(fs), text.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+
+    def make_ticket(self, fs, userid):
+        """``PVE:user@realm:HEXTIME::signature``, PVE's ticket layout, signed with ``fs``'s key."""
         plain = "PVE:%s:%08X" % (userid, int(self.now()))
-        return plain + "::" + self._sign(plain)
+        return plain + "::" + self._sign(fs, plain)
 
-    def verify_ticket(self, ticket):
-        """The userid a ticket was issued to, or None when it is forged or expired."""
+    def verify_ticket(self, fs, ticket):
+        """The userid a ticket was issued to, or None when it is forged, expired, or was
+        signed with another /etc/pve's key."""
         if not ticket or "::" not in ticket:
             return None
         plain, _, signature = ticket.partition("::")
-        if not hmac.compare_digest(signature, self._sign(plain)):
+        if not hmac.compare_digest(signature, self._sign(fs, plain)):
             return None
         try:
             prefix, rest = plain.split(":", 1)
@@ -135,11 +146,11 @@ class AccessControl:
             return None
         return userid
 
-    def make_csrf(self, userid):
+    def make_csrf(self, fs, userid):
         plain = "%08X" % int(self.now())
-        return plain + ":" + self._sign("csrf:%s:%s" % (plain, userid))
+        return plain + ":" + self._sign(fs, "csrf:%s:%s" % (plain, userid))
 
-    def verify_csrf(self, userid, token):
+    def verify_csrf(self, fs, userid, token):
         if not token or ":" not in token:
             return False
         plain, _, signature = token.partition(":")
@@ -149,12 +160,13 @@ class AccessControl:
             return False
         if self.now() - issued > TICKET_LIFETIME:
             return False
-        return hmac.compare_digest(signature, self._sign("csrf:%s:%s" % (plain, userid)))
+        return hmac.compare_digest(signature, self._sign(fs, "csrf:%s:%s" % (plain, userid)))
 
     def expire_all_tickets(self):
-        # A new signing key: every ticket and CSRF token issued so far stops verifying,
-        # new logins work at once.
-        self._secret = secrets.token_bytes(32)
+        # A new key in every /etc/pve: every ticket and CSRF token issued so far stops
+        # verifying, new logins work at once.
+        for fs in {id(h.fs): h.fs for h in self.sim.hosts.values()}.values():
+            fs.extra["authkey"] = secrets.token_bytes(32)
 
     # --- users --------------------------------------------------------------
     def user(self, fs, userid):

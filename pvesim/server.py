@@ -103,7 +103,11 @@ class ApiHandler(BaseHTTPRequestHandler):
                 if method in ("GET", "DELETE"):
                     raise ApiError(501, "Unexpected content for method '%s'" % method)
                 params.update(self._parse_body(body))
-            identity, auth_error = self._authenticate(method)
+            with sim.lock:
+                # what is due happens first: a join that has finished has already swapped
+                # this host's /etc/pve, and with it the key its tickets are checked with
+                sim.tick()
+                identity, auth_error = self._authenticate(method)
             try:
                 data = dispatch(sim, host, method, api_path, params, identity)
             except ApiError as err:
@@ -169,12 +173,12 @@ class ApiHandler(BaseHTTPRequestHandler):
             ticket = unquote(auth[len("PVEAuthCookie="):])
         if ticket is None:
             return None, "No ticket"
-        userid = sim.access.verify_ticket(ticket)
+        userid = sim.access.verify_ticket(host.fs, ticket)
         if userid is None:
             return None, "invalid PVE ticket"
         if method in WRITE_METHODS:
             token = self.headers.get("CSRFPreventionToken")
-            if not sim.access.verify_csrf(userid, token):
+            if not sim.access.verify_csrf(host.fs, userid, token):
                 return None, "Permission denied - invalid csrf token"
         return Identity(userid=userid), None
 

@@ -129,7 +129,7 @@ def create_ticket(req):
     if p.get("realm") and "@" not in username:
         username = "%s@%s" % (username, p["realm"])
     password = p["password"]
-    renewed = sim.access.verify_ticket(password) if password.startswith("PVE:") else None
+    renewed = sim.access.verify_ticket(fs, password) if password.startswith("PVE:") else None
     if renewed is not None and renewed == username:
         userid = renewed  # "The secret password. This can also be a valid ticket."
     else:
@@ -140,8 +140,8 @@ def create_ticket(req):
         held = sim.access.privileges(fs, identity, p["path"])
         if not set(privs) <= held:
             raise ApiError(401, "permission check failed")
-    answer = {"username": userid, "ticket": sim.access.make_ticket(userid),
-              "CSRFPreventionToken": sim.access.make_csrf(userid), "cap": _caps(sim, fs, identity)}
+    answer = {"username": userid, "ticket": sim.access.make_ticket(fs, userid),
+              "CSRFPreventionToken": sim.access.make_csrf(fs, userid), "cap": _caps(sim, fs, identity)}
     if fs.cluster_name:
         answer["clustername"] = fs.cluster_name
     return answer

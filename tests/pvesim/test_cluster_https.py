@@ -4,6 +4,7 @@ create on one host, read join info there, join two others with its fingerprint."
 import time
 
 import pytest
+from proxmoxer.core import ResourceException
 
 from pvesim.testing import running
 
@@ -49,7 +50,12 @@ def test_create_and_join_over_https(pve):
         api = pve.client(node)
         upid = api.cluster.config.join.post(hostname=address_a, fingerprint=fingerprint, password=pve.password)
         assert ":clusterjoin::" in upid
-        assert _wait(api, node, upid)["exitstatus"] == "OK"
+        # the joiner now has the cluster's /etc/pve and its ticket key: the old ticket is
+        # refused, a new login polls the join task (time_scale 0: it has finished already)
+        with pytest.raises(ResourceException) as err:
+            api.nodes(node).tasks(upid).status.get()
+        assert err.value.status_code == 401
+        assert _wait(pve.client(node), node, upid)["exitstatus"] == "OK"
 
     # the joiners got new node certificates; join info and /nodes show them
     info = a.cluster.config.join.get()
@@ -85,8 +91,6 @@ def test_create_and_join_over_https(pve):
     assert _wait(b, "pve-b", upid)["exitstatus"] == "Check if node may join a cluster failed!"
 
     # creating again on a member is refused synchronously
-    from proxmoxer.core import ResourceException
-
     with pytest.raises(ResourceException) as err:
         b.cluster.config.post(clustername="again")
     assert err.value.status_code == 500
