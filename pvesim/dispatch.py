@@ -27,14 +27,14 @@ def to_pve_json(value):
     return value
 
 
-def resolve(method, path):
+def resolve(method, path, version=schema.DEFAULT_VERSION):
     """``(template, path_params, handler, schema_info)`` or raise PVE's 501."""
     found = match(method, path)
     if found is None or found[2] is None:
         raise not_implemented(method, path)
     template, path_params, handler = found
-    info = schema.method_info(template, method)
-    if info is None:  # a route that PVE does not have: a pvesim bug, reported as PVE would
+    info = schema.method_info(template, method, version)
+    if info is None:  # a route this PVE release does not have (PVE 8.4: HA rules), reported as PVE would
         raise not_implemented(method, path)
     return template, path_params, handler, info
 
@@ -50,7 +50,7 @@ def dispatch(sim, host, method, path, params, identity):
     method = method.upper()
     with sim.lock:
         sim.tick()
-        template, path_params, handler, info = resolve(method, path)
+        template, path_params, handler, info = resolve(method, path, sim.pve_version)
         if sim.faults is not None:
             sim.faults.before_dispatch(host, method, path, template)
         # Like pveproxy: who is asking is settled before the parameters are looked at.

@@ -1,12 +1,16 @@
 """Generate pvesim/data/api-schema.json and storage-types.json from the official data.
 
-    python -m pvesim.gen_schema [--schema PATH] [--storage-types PATH] [--check]
+    python -m pvesim.gen_schema [--schema PATH] [--schema-pve84 PATH] [--storage-types PATH] [--check]
 
 Keeps the schema entries of the routes registered in ``ROUTES`` only, without the
 text meant for people (descriptions, typetext), except the descriptions of indexed
 families (``net[n]``) that state the index range.  Of the ``returns`` schemas it keeps
 what :mod:`pvesim.returns` checks: types, optional, properties, items, enums.
 Output is deterministic (sorted keys, fixed layout), so reruns give the same file.
+
+A second file, ``api-schema-pve8.4.json``, holds the PVE 8.4 entries of the same routes,
+for scenarios with ``"pve_version": "8.4"``.  Routes PVE 8.4 does not have (the HA rules)
+are left out of it: pvesim answers them with PVE's 501 in 8.4 mode.
 """
 
 import argparse
@@ -19,6 +23,12 @@ from pvesim.routing import ROUTES, load_all_handlers
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = REPO.parent / "shared" / "pve-api" / "pve-api-schema.json"
+DEFAULT_SCHEMA_PVE84 = REPO.parent / "shared" / "pve-api" / "pve-api-schema-pve8.4.json"
+_SOURCES = {
+    "9.1": "pve-api-schema.json (PVE 9.1, proxmox/pve-docs api-viewer/apidata.js); see SOURCE.md",
+    "8.4": "pve-api-schema-pve8.4.json (PVE 8.4, proxmox/pve-docs stable-bookworm api-viewer/apidata.js); "
+           "see SOURCE.md",
+}
 DEFAULT_STORAGE = REPO.parent / "shared" / "pve-api" / "storage-type-options.json"
 
 _DROP = {"description", "typetext", "verbose_description", "format_description", "title", "renderer",
@@ -77,8 +87,10 @@ def _compact_method(info):
     return out
 
 
-def build(schema_path=DEFAULT_SCHEMA, routes=None):
-    """The compact schema document for ``routes`` (default: every registered route)."""
+def build(schema_path=DEFAULT_SCHEMA, routes=None, version=schema.DEFAULT_VERSION):
+    """The compact schema document for ``routes`` (default: every registered route) and
+    the routes the official schema of ``version`` lacks.  For 9.1 a missing route is a
+    pvesim bug; for 8.4 it is a route of a newer release, left out on purpose."""
     if routes is None:
         load_all_handlers()
         routes = ROUTES
@@ -90,8 +102,7 @@ def build(schema_path=DEFAULT_SCHEMA, routes=None):
             missing.append("%s %s" % (method, template))
             continue
         result.setdefault(template, {})[method] = _compact_method(info)
-    doc = {"source": "pve-api-schema.json (PVE 9.1, proxmox/pve-docs api-viewer/apidata.js); see SOURCE.md",
-           "routes": result}
+    doc = {"source": _SOURCES[version], "routes": result}
     return doc, missing
 
 
@@ -106,6 +117,7 @@ def build_storage(path=DEFAULT_STORAGE):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--schema", default=str(DEFAULT_SCHEMA))
+    parser.add_argument("--schema-pve84", default=str(DEFAULT_SCHEMA_PVE84))
     parser.add_argument("--storage-types", default=str(DEFAULT_STORAGE))
     parser.add_argument("--check", action="store_true", help="only report whether the files are current")
     args = parser.parse_args(argv)
@@ -113,6 +125,9 @@ def main(argv=None):
     if missing:
         print("routes not in the official schema (fix them):\n  " + "\n  ".join(missing), file=sys.stderr)
     outputs = {schema.SCHEMA_FILE: render(doc)}
+    if Path(args.schema_pve84).exists():
+        doc84, _newer = build(args.schema_pve84, version="8.4")
+        outputs[schema.SCHEMA_FILES["8.4"]] = render(doc84)
     if Path(args.storage_types).exists():
         outputs[schema.DATA_DIR / "storage-types.json"] = render(build_storage(args.storage_types))
     stale = False

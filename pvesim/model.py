@@ -19,6 +19,12 @@ from pvesim.errors import ApiError
 
 GIB = 1024 ** 3
 
+# What happens on its own as simulated time passes, registered by handler modules:
+# ``hook(sim, host)`` when a host boots (guests with onboot=1 start, HA services return),
+# ``hook(sim)`` at the end of every tick (the HA manager recovers a dead node's services).
+BOOT_HOOKS = []
+TICK_HOOKS = []
+
 
 @dataclass
 class Snapshot:
@@ -180,6 +186,7 @@ class Simulator:
         # Check every answer against the official ``returns`` schema (pvesim.returns); the
         # pvesim test suite turns it on with PVESIM_CHECK_RETURNS=1.
         self.check_returns = os.environ.get("PVESIM_CHECK_RETURNS", "") not in ("", "0")
+        self.pve_version = "9.1"  # the PVE release answered as: "9.1" or "8.4" (scenario key pve_version)
         self._pid = 1000
 
     # --- hosts -------------------------------------------------------------
@@ -256,9 +263,13 @@ class Simulator:
             if not host.online and host.online_at is not None and now >= host.online_at:
                 host.online, host.online_at = True, None
                 host.boot_time = time.time()
+                for hook in BOOT_HOOKS:
+                    hook(self, host)
             for task in list(host.tasks.values()):
                 if task.status == "running" and now >= task.end_at:
                     self._finish(task)
+        for hook in TICK_HOOKS:
+            hook(self)
 
     def _finish(self, task):
         try:

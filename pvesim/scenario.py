@@ -3,14 +3,16 @@
 The format is ``shared/scenarios/FORMAT.md``: ``resources`` as ``/cluster/resources``
 returns them, optional ``cluster_name``, ``cpuinfo``, ``root_password``, ``ha_rules``
 and ``maintenance``.  pvesim reads a few keys of its own too (``users``, ``tokens``,
-``acl``, ``storage``, ``snapshots``, ``faults``), each handled by a loader that the area
-owning it registers with :func:`scenario_key`.
+``acl``, ``storage``, ``snapshots``, ``faults``, ``ha_groups``), each handled by a loader that
+the area owning it registers with :func:`scenario_key`, and ``pve_version`` (``"9.1"``, the
+default, or ``"8.4"``), the release pvesim answers as, read here before the loaders run.
 """
 
 import json
 import os
 import secrets
 
+from pvesim import schema
 from pvesim.model import ClusterFS, Guest, Host, Simulator
 
 _KEY_LOADERS = {}
@@ -75,6 +77,9 @@ def build(scenario, time_scale=0.0, address_of=None, port=8006, cluster_name=Non
     address_of = address_of or (lambda index: "127.0.0.%d" % (index + 2))
     sim = Simulator(time_scale=time_scale)
     sim.root_password = scenario.get("root_password") or secrets.token_urlsafe(12)
+    sim.pve_version = str(scenario.get("pve_version") or schema.DEFAULT_VERSION)
+    if sim.pve_version not in schema.SCHEMA_FILES:
+        raise ValueError("pve_version %r: pvesim answers as PVE %s" % (sim.pve_version, " or ".join(schema.SCHEMA_FILES)))
     name = cluster_name if cluster_name is not None else scenario.get("cluster_name")
 
     resources = scenario.get("resources", [])

@@ -7,19 +7,41 @@
 state starts or stops the guest, a migrate request starts the migration task on the
 guest's node, the way the LRM would.
 
-HA groups (the PVE 8 API) are not served: PVE 9 migrated them to rules.
+HA groups are the PVE 8 API (``fs.ha_groups``: group -> ``nodes`` "node[:prio],...",
+``restricted``, ``nofailback``, ``comment``), served when the scenario says
+``"pve_version": "8.4"``; an HA resource's ``group`` then decides where it may fail over to.
+PVE 9 migrated groups to node-affinity rules: in 9.1 mode the groups API answers PVE 9's
+"ha groups have been migrated to rules", and a scenario's ``ha_groups`` are migrated the
+way PVE 9's CRM does it.  The HA rules API does not exist in PVE 8.4 (501).
+
+Failover: a node that is down (shut down, or unreachable) for ``FENCE_SECONDS`` of
+simulated time is fenced, and the CRM recovers its services onto the online members its
+node-affinity rule (9.1) or group (8.4) allows, highest priority first; a strict rule or a
+restricted group with none of its nodes online leaves the service where it is.  A node
+rebooted through the API freezes its services instead (PVE's default shutdown policy,
+"conditional"); they start again when it is back.  Failback to a recovered
+higher-priority node is not modelled.
 """
 
 import re
 import time
 
 from pvesim.errors import ApiError
+from pvesim.model import BOOT_HOOKS, TICK_HOOKS
 from pvesim.routing import route
 from pvesim.scenario import scenario_key
 
 SID_RE = re.compile(r"^(?:(vm|ct):)?(\d+)$")
 RESOURCE_OPTIONS = ("comment", "failback", "group", "max_relocate", "max_restart", "state")
 RULE_OPTIONS = ("affinity", "comment", "disable", "nodes", "resources", "strict")
+GROUP_OPTIONS = ("comment", "nodes", "nofailback", "restricted")
+GROUPS_MIGRATED = "ha groups have been migrated to rules"
+FENCE_SECONDS = 120  # simulated: from a node's loss until the CRM has fenced it and recovers
+
+
+def groups_api(sim):
+    """True when HA groups are the PVE 8 API (pve_version 8.4), False in PVE 9."""
+    return sim.pve_version == "8.4"
 
 
 def _split(value):
@@ -219,6 +241,8 @@ def ha_migrate_or_fail(sim, fs, sid, target, relocate=False):
 # --- /cluster/ha -----------------------------------------------------------------------------
 @route("GET", "/cluster/ha")
 def ha_index(req):
+    if groups_api(req.sim):
+        return [{"id": "status"}, {"id": "resources"}, {"id": "groups"}]
     return [{"id": "status"}, {"id": "resources"}, {"id": "groups"}, {"id": "rules"}]
 
 
@@ -230,6 +254,16 @@ def _resource_answer(fs, sid):
     answer["sid"] = sid
     answer["digest"] = fs.digest(fs.ha_resources)
     return answer
+
+
+def _check_group_param(req):
+    group = req.params.get("group")
+    if not group:
+        return
+    if not groups_api(req.sim):
+        raise ApiError(500, "invalid parameter 'group': %s" % GROUPS_MIGRATED)
+    if group not in req.fs.ha_groups:
+        raise ApiError(500, "HA group '%s' does not exist" % group)
 
 
 @route("GET", "/cluster/ha/resources")
@@ -262,8 +296,7 @@ def create_resource(req):
         raise ApiError(500, "resource '%s' does not exist in cluster" % sid)
     if sid in fs.ha_resources:
         raise ApiError(500, "resource ID '%s' already defined" % sid)
-    if req.params.get("group") and req.params["group"] not in fs.ha_groups:
-        raise ApiError(500, "HA group '%s' does not exist" % req.params["group"])
+    _check_group_param(req)
     config = {"type": kind}
     config.update({k: _typed(k, req.params[k]) for k in RESOURCE_OPTIONS if k in req.params})
     fs.ha_resources[sid] = config
@@ -284,6 +317,7 @@ def update_resource(req):
         raise ApiError(500, "no such resource '%s'" % sid)
     if resource.get("state") == "error" and req.params.get("state") != "disabled":
         raise ApiError(500, "service '%s' in error state, must be disabled and fixed first" % sid)
+    _check_group_param(req)
     for key in RESOURCE_OPTIONS:
         if key in req.params:
             resource[key] = _typed(key, req.params[key])
@@ -430,6 +464,184 @@ def delete_rule(req):
     return None
 
 
+# --- groups (PVE 8) ----------------------------------------------------------------------------
+def group_nodes(value):
+    """``{node: priority}`` of a group's ``nodes`` ("node[:prio],..."); no priority is 0."""
+    result = {}
+    for item in _split(value):
+        node, _, prio = item.partition(":")
+        result[node] = int(prio) if prio.isdigit() else 0
+    return result
+
+
+def _groups(req, verb):
+    """The groups config, or PVE 9's refusal: its groups have been migrated to rules."""
+    if not groups_api(req.sim):
+        raise ApiError(500, "cannot %s: %s" % (verb, GROUPS_MIGRATED))
+    return req.fs.ha_groups
+
+
+def _group_answer(fs, name):
+    group = fs.ha_groups.get(name)
+    if group is None:
+        raise ApiError(500, "no such ha group '%s'" % name)
+    answer = {"group": name, "type": "group"}
+    answer.update(group)
+    answer["digest"] = fs.digest(fs.ha_groups)
+    return answer
+
+
+def _group_value(key, value):
+    if key in ("restricted", "nofailback"):
+        return int(value)
+    if key == "nodes":  # PVE keeps the node entries as a set
+        return ",".join(sorted(set(_split(value))))
+    return value
+
+
+@route("GET", "/cluster/ha/groups")
+def list_groups(req):
+    groups = _groups(req, "index groups")
+    return [_group_answer(req.fs, name) for name in sorted(groups)]
+
+
+@route("GET", "/cluster/ha/groups/{group}")
+def read_group(req):
+    _groups(req, "read group")
+    return _group_answer(req.fs, req.params["group"])
+
+
+@route("POST", "/cluster/ha/groups")
+def create_group(req):
+    req.sim.require_quorum(req.fs)
+    groups = _groups(req, "create group")
+    name = req.params["group"]
+    if req.params.get("type", "group") != "group":
+        raise ApiError(500, "types does not match")
+    if name in groups:
+        raise ApiError(500, "create ha group failed: ha group ID '%s' already defined" % name)
+    groups[name] = {k: _group_value(k, req.params[k]) for k in GROUP_OPTIONS if k in req.params}
+    return None
+
+
+@route("PUT", "/cluster/ha/groups/{group}")
+def update_group(req):
+    fs = req.fs
+    req.sim.require_quorum(fs)
+    groups = _groups(req, "update group")
+    name = req.params["group"]
+    digest = req.params.get("digest")
+    if digest and digest != fs.digest(groups):
+        raise ApiError(500, "update ha group failed: detected modified configuration - file changed by other "
+                            "user? Try again.")
+    group = groups.get(name)
+    if group is None:
+        raise ApiError(500, "update ha group failed: no such ha group '%s'" % name)
+    updated = dict(group)
+    updated.update({k: _group_value(k, req.params[k]) for k in GROUP_OPTIONS if k in req.params})
+    for key in _split(req.params.get("delete")):
+        if key not in GROUP_OPTIONS:
+            raise ApiError(500, "update ha group failed: no such option '%s'" % key)
+        if key == "nodes":
+            raise ApiError(500, "update ha group failed: unable to delete required option '%s'" % key)
+        updated.pop(key, None)
+    groups[name] = updated
+    return None
+
+
+@route("DELETE", "/cluster/ha/groups/{group}")
+def delete_group(req):
+    fs = req.fs
+    req.sim.require_quorum(fs)
+    groups = _groups(req, "delete group")
+    name = req.params["group"]
+    for sid in sorted(fs.ha_resources):
+        if fs.ha_resources[sid].get("group") == name:
+            raise ApiError(500, "delete ha group failed: ha group is used by service '%s'" % sid)
+    groups.pop(name, None)  # PVE deletes a group that is not there without complaint
+    return None
+
+
+# --- failover --------------------------------------------------------------------------------
+def node_preferences(sim, fs, sid):
+    """``({node: priority}, strict)`` of where HA wants ``sid``: its group in PVE 8, its first
+    enabled node-affinity rule in PVE 9; ``({}, False)`` when nothing restricts it."""
+    if groups_api(sim):
+        group = fs.ha_groups.get((fs.ha_resources.get(sid) or {}).get("group") or "")
+        if group is None:
+            return {}, False
+        return group_nodes(group.get("nodes")), bool(int(group.get("restricted", 0) or 0))
+    for _name, rule in enabled_rules(fs, sid, "node-affinity"):
+        return group_nodes(rule.get("nodes")), bool(int(rule.get("strict", 0) or 0))
+    return {}, False
+
+
+def recovery_node(sim, fs, sid):
+    """The node the CRM recovers ``sid`` to, or None when none is allowed and online."""
+    online = sorted(h.name for h in sim.members(fs) if h.online)
+    preferred, strict = node_preferences(sim, fs, sid)
+    candidates = online
+    available = {n: p for n, p in preferred.items() if n in online}
+    if available:
+        top = max(available.values())
+        candidates = sorted(n for n, p in available.items() if p == top)
+    elif strict:
+        return None
+    if not candidates:
+        return None
+
+    def services_on(node):  # PVE's basic scheduler: the node with the fewest HA services
+        return sum(1 for other in fs.ha_resources if getattr(guest_of(fs, other), "node", None) == node)
+
+    return min(candidates, key=lambda n: (services_on(n), n))
+
+
+def _fence_and_recover(sim):
+    """The CRM's answer to dead nodes (a tick hook): fence, then move their services."""
+    now = time.monotonic()
+    for host in sim.hosts.values():
+        if host.online:
+            host.extra.pop("ha_down_since", None)
+        else:
+            host.extra.setdefault("ha_down_since", now)
+    from pvesim.handlers.guests import set_running
+
+    for fs in _filesystems(sim):
+        if not fs.cluster_name or not fs.ha_resources or not sim.quorate(fs):
+            continue
+        for sid in sorted(fs.ha_resources):
+            resource = fs.ha_resources[sid]
+            guest = guest_of(fs, sid)
+            host = sim.hosts.get(guest.node) if guest is not None else None
+            if host is None or host.online or resource.get("state") == "ignored" or guest.lock:
+                continue
+            if host.extra.get("ha_frozen") or now < host.extra["ha_down_since"] + sim.delay(FENCE_SECONDS):
+                continue
+            target = recovery_node(sim, fs, sid)
+            if target is None:
+                continue  # PVE keeps it in recovery until an allowed node is back
+            set_running(guest, False)
+            guest.node = target
+            if resource.get("state", "started") in ("started", "enabled"):
+                set_running(guest, True)
+
+
+def _thaw(sim, host):
+    """A host back from a reboot: its frozen HA services run again (a boot hook)."""
+    if not host.extra.pop("ha_frozen", False):
+        return
+    from pvesim.handlers.guests import set_running
+
+    for sid, resource in sorted(host.fs.ha_resources.items()):
+        guest = guest_of(host.fs, sid)
+        if guest is not None and guest.node == host.name and resource.get("state", "started") in ("started", "enabled"):
+            set_running(guest, True)
+
+
+TICK_HOOKS.append(_fence_and_recover)
+BOOT_HOOKS.append(_thaw)
+
+
 # --- status ------------------------------------------------------------------------------------
 @route("GET", "/cluster/ha/status")
 def status_index(req):
@@ -465,8 +677,9 @@ def status_current(req):
             "crm_state": crm_state, "request_state": resource.get("state", "started"),
             "status": "%s (%s, %s)" % (sid, node, crm_state),
             "max_restart": resource.get("max_restart", 1), "max_relocate": resource.get("max_relocate", 1),
-            "failback": resource.get("failback", 1),
         })
+        if not groups_api(sim):
+            result[-1]["failback"] = resource.get("failback", 1)
     return result
 
 
@@ -498,3 +711,41 @@ def load_hastate(sim, resources):
         kind = "vm" if item["type"] == "qemu" else "ct"
         state = item["hastate"] if item["hastate"] in ("started", "stopped", "disabled", "ignored") else "started"
         host.fs.ha_resources["%s:%d" % (kind, int(item["vmid"]))] = {"type": kind, "state": state}
+
+
+@scenario_key("ha_resources")
+def load_resources(sim, items):
+    """Scenario ``ha_resources``: items as GET /cluster/ha/resources returns them (``sid``,
+    ``state``, ``group``, ``max_restart``, ...); they replace what ``hastate`` implied."""
+    for fs in _filesystems(sim):
+        for raw in items:
+            sid, kind, vmid = parse_sid(fs, raw["sid"])
+            if vmid not in fs.guests:
+                continue
+            config = {"type": kind, "state": "started"}
+            config.update({k: _typed(k, v) for k, v in raw.items() if k in RESOURCE_OPTIONS})
+            fs.ha_resources[sid] = config
+
+
+@scenario_key("ha_groups")
+def load_groups(sim, groups):
+    """Scenario ``ha_groups``: items as PVE 8's GET /cluster/ha/groups returns them.  In 9.1
+    mode they are migrated to node-affinity rules, as PVE 9's CRM does: rule
+    ``ha-group-<group>`` with the group's nodes, ``strict`` from ``restricted``, the
+    resources of the group; a resource's ``failback`` from ``nofailback``."""
+    for fs in _filesystems(sim):
+        for raw in groups:
+            config = {k: _group_value(k, raw[k]) for k in GROUP_OPTIONS if raw.get(k) is not None}
+            if groups_api(sim):
+                fs.ha_groups[raw["group"]] = config
+                continue
+            members = sorted(sid for sid, res in fs.ha_resources.items() if res.get("group") == raw["group"])
+            for sid in members:
+                resource = fs.ha_resources[sid]
+                del resource["group"]
+                resource["failback"] = 0 if config.get("nofailback") else 1
+            if members:
+                order = max([r.get("order", 0) for r in fs.ha_rules.values()] + [0]) + 1
+                fs.ha_rules["ha-group-%s" % raw["group"]] = {
+                    "type": "node-affinity", "resources": ",".join(members), "nodes": config["nodes"],
+                    "strict": config.get("restricted", 0), "order": order}

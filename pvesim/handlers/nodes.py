@@ -21,12 +21,11 @@ import zoneinfo
 
 from pvesim.errors import ApiError
 from pvesim.handlers.cluster import node_certificate_fingerprint, subscription_level
+from pvesim.handlers.version import release
 from pvesim.routing import route
 
-PVE_VERSION = "9.1.9"
-PVE_REPOID = "5d4a1e2c8b3f9a07"
-KERNEL_RELEASE = "6.17.2-1-pve"
-KERNEL_VERSION = "#1 SMP PREEMPT_DYNAMIC PMX 6.17.2-1 (2025-10-21T11:55Z)"
+# the pve-manager version, kernel and Debian release come from pvesim.handlers.version
+# (RELEASES), per the scenario's pve_version
 
 REBOOT_SECONDS = 60  # simulated time a rebooting node stays down
 WAKE_SECONDS = 45  # simulated boot time after a wake-on-LAN packet
@@ -116,7 +115,8 @@ def node_index(req):
 @route("GET", "/nodes/{node}/version")
 def node_version(req):
     target(req)
-    return {"version": PVE_VERSION, "release": PVE_VERSION.rsplit(".", 1)[0], "repoid": PVE_REPOID}
+    info = release(req.sim)
+    return {"version": info["version"], "release": info["release"], "repoid": info["repoid"]}
 
 
 # --- status and power -------------------------------------------------------------
@@ -136,6 +136,7 @@ def node_status(req):
     root_total = host.maxdisk
     root_used = host.disk
     cpu = host.cpu_fraction()
+    info = release(req.sim)
     return {
         "uptime": _uptime(host),
         "idle": 0,
@@ -147,10 +148,11 @@ def node_status(req):
         "swap": {"total": swap_total, "used": 0, "free": swap_total},
         "rootfs": {"total": root_total, "used": root_used, "free": root_total - root_used, "avail": root_total - root_used},
         "ksm": {"shared": 0},
-        "kversion": "Linux %s %s" % (KERNEL_RELEASE, KERNEL_VERSION),
-        "current-kernel": {"sysname": "Linux", "release": KERNEL_RELEASE, "version": KERNEL_VERSION, "machine": "x86_64"},
+        "kversion": "Linux %s %s" % (info["kernel_release"], info["kernel_version"]),
+        "current-kernel": {"sysname": "Linux", "release": info["kernel_release"], "version": info["kernel_version"],
+                           "machine": "x86_64"},
         "boot-info": {"mode": "efi", "secureboot": 0},
-        "pveversion": "pve-manager/%s/%s" % (PVE_VERSION, PVE_REPOID),
+        "pveversion": "pve-manager/%s/%s" % (info["version"], info["repoid"]),
     }
 
 
@@ -163,6 +165,7 @@ def power_off(sim, host, come_back_after=None):
             guest.uptime_since = None
     host.online = False
     host.extra["uptime_offset"] = 0  # from now on uptime counts from the next boot
+    host.extra["powered_off"] = True  # the next time it is up is a boot (onboot guests start)
     if come_back_after is not None:
         schedule_boot(sim, host, come_back_after)
     else:
@@ -188,6 +191,10 @@ def schedule_boot(sim, host, after):
 def node_power(req):
     host = target(req)
     command = req.params["command"]
+    if command == "reboot":
+        # PVE's default HA shutdown policy ("conditional"): a reboot freezes the node's HA
+        # services, they are not recovered elsewhere and start again once it is back
+        host.extra["ha_frozen"] = True
     power_off(req.sim, host, REBOOT_SECONDS if command == "reboot" else None)
     return None
 
@@ -587,10 +594,11 @@ def node_apt_update(req):
 
     def finish(task):
         task.log("starting apt-get update")
-        task.log("Hit:1 http://deb.debian.org/debian trixie InRelease")
-        task.log("Hit:2 http://deb.debian.org/debian trixie-updates InRelease")
-        task.log("Hit:3 http://security.debian.org/debian-security trixie-security InRelease")
-        task.log("Hit:4 http://download.proxmox.com/debian/pve trixie InRelease")
+        suite = release(req.sim)["debian"]
+        task.log("Hit:1 http://deb.debian.org/debian %s InRelease" % suite)
+        task.log("Hit:2 http://deb.debian.org/debian %s-updates InRelease" % suite)
+        task.log("Hit:3 http://security.debian.org/debian-security %s-security InRelease" % suite)
+        task.log("Hit:4 http://download.proxmox.com/debian/pve %s InRelease" % suite)
         task.log("Reading package lists...")
         host.extra["apt_updated"] = int(time.time())
 

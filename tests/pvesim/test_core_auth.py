@@ -206,8 +206,8 @@ def test_tokens_are_refused_where_the_schema_says_allowtoken_0(pve, monkeypatch)
 
     original = schema.method_info
 
-    def no_tokens(template, method):
-        info = original(template, method)
+    def no_tokens(template, method, *version):
+        info = original(template, method, *version)
         return dict(info, allowtoken=0) if template == "/version" else info
 
     monkeypatch.setattr(schema, "method_info", no_tokens)
