@@ -121,12 +121,9 @@ class Faults:
             host.online_at = time.monotonic() + seconds if seconds else None
 
     def set_online(self, node):
-        import time
-
+        """Bring a host back; one that was shut down boots (its onboot guests start)."""
         with self.sim.lock:
-            host = self.sim.hosts[node]
-            host.online, host.online_at = True, None
-            host.boot_time = time.time()
+            self.sim.power_on(self.sim.hosts[node])
 
     def expire_tickets(self):
         """Every ticket issued so far stops working (clients must log in again)."""

@@ -20,7 +20,8 @@ from pvesim.errors import ApiError
 GIB = 1024 ** 3
 
 # What happens on its own as simulated time passes, registered by handler modules:
-# ``hook(sim, host)`` when a host boots (guests with onboot=1 start, HA services return),
+# ``hook(sim, host)`` when a host boots (see Simulator.power_on: guests with onboot=1
+# start, HA services return),
 # ``hook(sim)`` at the end of every tick (the HA manager recovers a dead node's services).
 BOOT_HOOKS = []
 TICK_HOOKS = []
@@ -57,6 +58,7 @@ class Guest:
     snapshots: dict = field(default_factory=dict)  # name -> Snapshot
     parent: str = None  # the snapshot the current state derives from
     uptime_since: float = None
+    onboot: int = 0  # the config key onboot a scenario guest starts with (running ones: 1)
 
     @property
     def id(self):
@@ -261,15 +263,22 @@ class Simulator:
         now = time.monotonic()
         for host in self.hosts.values():
             if not host.online and host.online_at is not None and now >= host.online_at:
-                host.online, host.online_at = True, None
-                host.boot_time = time.time()
-                for hook in BOOT_HOOKS:
-                    hook(self, host)
+                self.power_on(host)
             for task in list(host.tasks.values()):
                 if task.status == "running" and now >= task.end_at:
                     self._finish(task)
         for hook in TICK_HOOKS:
             hook(self)
+
+    def power_on(self, host):
+        """``host`` answers again.  When it had been powered off (``host.extra["powered_off"]``,
+        set by a shutdown or reboot) this is a boot and the :data:`BOOT_HOOKS` run; the end
+        of a network outage is not."""
+        host.online, host.online_at = True, None
+        host.boot_time = time.time()
+        if host.extra.pop("powered_off", False):
+            for hook in BOOT_HOOKS:
+                hook(self, host)
 
     def _finish(self, task):
         try:

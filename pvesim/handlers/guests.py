@@ -13,7 +13,7 @@ import re
 import time
 
 from pvesim.errors import ApiError
-from pvesim.model import GIB, Snapshot
+from pvesim.model import BOOT_HOOKS, GIB, Snapshot
 from pvesim.routing import route
 from pvesim.scenario import scenario_key
 
@@ -132,6 +132,8 @@ def ensure_config(fs, guest):
         config["tags"] = guest.tags
     if guest.template:
         config["template"] = 1
+    if guest.onboot:
+        config["onboot"] = 1
     guest.config = config
     return config
 
@@ -206,6 +208,43 @@ def failed_task(req, host, guest, suffix, message, task_type=None):
 
     return req.sim.start_task(host, task_type or TASK_PREFIX[guest.type] + suffix, guest.vmid,
                               task_user(req), 0, finish=finish)
+
+
+def _startup_order(guest):
+    """``(order, vmid)`` from the ``startup`` config (``[order=]N,up=..,down=..``): PVE boots
+    guests by ascending order, those without one last."""
+    order = None
+    for part in str(guest.config.get("startup") or "").split(","):
+        key, sep, value = part.partition("=")
+        if not sep:
+            key, value = "order", key
+        if key.strip() == "order" and value.strip().isdigit():
+            order = int(value)
+    return (order is None, order or 0, guest.vmid)
+
+
+def start_onboot(sim, host):
+    """What PVE's ``startall`` does when a node has booted (a boot hook): start the guests
+    with ``onboot`` set, in ``startup`` order; HA-managed ones are left to the HA manager,
+    templates and locked guests stay as they are."""
+    chosen = []
+    for guest in host.guests():
+        config = ensure_config(host.fs, guest)
+        if (int(config.get("onboot") or 0) and not guest.running and not guest.template and not guest.lock
+                and not ha_managed(host.fs, guest)):
+            chosen.append(guest)
+    if not chosen:
+        return
+
+    def finish(task):
+        for guest in sorted(chosen, key=_startup_order):
+            task.log("Starting %s %d" % (KINDS[guest.type], guest.vmid))
+            set_running(guest, True)
+
+    sim.start_task(host, "startall", "", "root@pam", 0, finish)
+
+
+BOOT_HOOKS.append(start_onboot)
 
 
 def set_running(guest, running):

@@ -627,9 +627,9 @@ def _fence_and_recover(sim):
 
 
 def _thaw(sim, host):
-    """A host back from a reboot: its frozen HA services run again (a boot hook)."""
-    if not host.extra.pop("ha_frozen", False):
-        return
+    """A host has booted (a boot hook): the CRM starts the HA services still placed on it
+    that should run, frozen by a reboot or not recovered elsewhere."""
+    host.extra.pop("ha_frozen", None)
     from pvesim.handlers.guests import set_running
 
     for sid, resource in sorted(host.fs.ha_resources.items()):
