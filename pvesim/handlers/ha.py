@@ -690,7 +690,9 @@ def _filesystems(sim):
 
 @scenario_key("ha_rules")
 def load_rules(sim, rules):
-    """Scenario ``ha_rules``: items as GET /cluster/ha/rules returns them."""
+    """Scenario ``ha_rules``: items as GET /cluster/ha/rules returns them (PVE 9 only)."""
+    if groups_api(sim):
+        raise ValueError("ha_rules: PVE %s has no HA rules (use ha_groups)" % sim.pve_version)
     for fs in _filesystems(sim):
         for order, raw in enumerate(rules, start=1):
             rule = {k: v for k, v in raw.items() if k not in ("rule", "digest")}

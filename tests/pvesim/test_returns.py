@@ -1,10 +1,12 @@
 """Answers agree with the official ``returns`` schemas (pvesim.returns)."""
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
-from pvesim import returns, schema
+from pvesim import returns, schema, testing
 from pvesim.errors import ApiError
 from pvesim.routing import ROUTES, Identity, load_all_handlers
 from pvesim.testing import call, make_sim
@@ -119,12 +121,27 @@ def _fill(sim, node, template):
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 
 
+def _pve84(name):
+    """A shared scenario as PVE 8.4 would hold it: HA groups instead of rules."""
+    data = json.loads((Path(testing.__file__).parent / "scenarios" / name).read_text(encoding="utf-8"))
+    data.pop("ha_rules", None)
+    data["pve_version"] = "8.4"
+    data["ha_groups"] = [{"group": "g1", "nodes": "pve02:2,pve03", "restricted": 1}]
+    sids = ["%s:%d" % ("vm" if r["type"] == "qemu" else "ct", r["vmid"]) for r in data["resources"] if r.get("hastate")]
+    data["ha_resources"] = [{"sid": sid, "group": "g1"} for sid in sids[:3]]
+    return data
+
+
 @pytest.mark.parametrize("scenario, cluster_name, user", [("example-medium-rules.json", "lab", None),
                                                           ("example-medium-rules.json", "lab", "vmuser@pve"),
-                                                          ("example-standalone-3.json", None, None)])
+                                                          ("example-standalone-3.json", None, None),
+                                                          ("8.4:example-medium-rules.json", "lab", None)])
 def test_every_get_answer_matches_the_schema(scenario, cluster_name, user):
-    """As root, and as a user who may see one guest only (lists shrink, load figures go)."""
+    """As root, as a user who may see one guest only (lists shrink, load figures go), and
+    as PVE 8.4 (its own schema, HA groups)."""
     load_all_handlers()
+    if scenario.startswith("8.4:"):
+        scenario = _pve84(scenario[4:])
     sim = make_sim(scenario, cluster_name=cluster_name)
     assert sim.check_returns
     node = sorted(sim.hosts)[0]
