@@ -2,26 +2,17 @@
 
 import pytest
 
-from pvesim import certs
 from pvesim.dispatch import dispatch
-from pvesim.errors import ApiError
 from pvesim.routing import Identity
 from pvesim.testing import call, make_sim
 
-
-def _issue_certificates(sim):
-    # make_sim runs no HTTPS server, so nothing issued the hosts' certificates yet
-    ca = certs.CertificateAuthority()
-    for host in sim.hosts.values():
-        host.cert_pem, host.key_pem = ca.issue(host.name, host.address)
-        host.fingerprint = certs.fingerprint(host.cert_pem)
-    return sim
+from helpers import api_error, issue_certificates
 
 
 @pytest.fixture
 def sim():
     """pve-a (holds guests), pve-b and pve-c: three standalone hosts."""
-    return _issue_certificates(make_sim("example-standalone-3.json"))
+    return issue_certificates(make_sim("example-standalone-3.json"))
 
 
 def _task(sim, node, upid):
@@ -46,17 +37,11 @@ def _join(sim, node, peer="pve-b", fingerprint=None, password=None, **params):
     return _task(sim, node, upid)
 
 
-def _error(func, *args, **kwargs):
-    with pytest.raises(ApiError) as info:
-        func(*args, **kwargs)
-    return info.value
-
-
 def test_standalone_host_has_no_cluster(sim):
     status = call(sim, "pve-b", "GET", "/cluster/status")
     assert status == [{"type": "node", "id": "node/pve-b", "name": "pve-b", "ip": sim.hosts["pve-b"].address,
                        "local": 1, "nodeid": 0, "online": 1, "level": ""}]
-    err = _error(call, sim, "pve-b", "GET", "/cluster/config/join")
+    err = api_error(call, sim, "pve-b", "GET", "/cluster/config/join")
     assert (err.status, err.message) == (424, "node is not in a cluster, no join info available!")
     assert call(sim, "pve-b", "GET", "/cluster/config/nodes") == []
     assert call(sim, "pve-b", "GET", "/cluster/config/totem") is None
@@ -81,7 +66,7 @@ def test_create_cluster(sim):
 
 def test_create_twice_is_refused(sim):
     _create(sim)
-    err = _error(call, sim, "pve-b", "POST", "/cluster/config", clustername="other")
+    err = api_error(call, sim, "pve-b", "POST", "/cluster/config", clustername="other")
     assert (err.status, err.message) == (500, "cluster config '/etc/pve/corosync.conf' already exists")
 
 
@@ -97,7 +82,7 @@ def test_create_with_links_nodeid_votes(sim):
 
 
 def test_create_rejects_bad_cluster_name(sim):
-    err = _error(call, sim, "pve-b", "POST", "/cluster/config", clustername="x" * 16)
+    err = api_error(call, sim, "pve-b", "POST", "/cluster/config", clustername="x" * 16)
     assert err.status == 400 and "clustername" in err.errors
 
 
@@ -112,8 +97,8 @@ def test_join_info_shape(sim):
                     "pve_addr": b.address, "pve_fp": b.fingerprint}
     assert len(info["config_digest"]) == 40
     # ``node`` is also call()'s own argument: go through dispatch directly
-    err = _error(dispatch, sim, sim.hosts["pve-b"], "GET", "/cluster/config/join", {"node": "pve-c"},
-                 Identity(userid="root@pam"))
+    err = api_error(dispatch, sim, sim.hosts["pve-b"], "GET", "/cluster/config/join", {"node": "pve-c"},
+                    Identity(userid="root@pam"))
     assert err.message == "unknown node 'pve-c'"
 
 
@@ -225,7 +210,7 @@ def test_add_node_api_duplicate_and_force(sim):
     _create(sim)
     assert _join(sim, "pve-c").exitstatus == "OK"
     c = sim.hosts["pve-c"]
-    err = _error(call, sim, "pve-b", "POST", "/cluster/config/nodes/pve-c", new_node_ip=c.address, apiversion=1)
+    err = api_error(call, sim, "pve-b", "POST", "/cluster/config/nodes/pve-c", new_node_ip=c.address, apiversion=1)
     assert (err.status, err.message) == (500, "can't add existing node 'pve-c'")
     result = call(sim, "pve-b", "POST", "/cluster/config/nodes/pve-c", new_node_ip=c.address, apiversion=1,
                   force=1, nodeid=2, votes=1)
@@ -241,9 +226,9 @@ def test_add_node_api_duplicate_and_force(sim):
 def test_delete_node(sim):
     _create(sim)
     assert _join(sim, "pve-c").exitstatus == "OK"
-    err = _error(call, sim, "pve-b", "DELETE", "/cluster/config/nodes/pve-b")
+    err = api_error(call, sim, "pve-b", "DELETE", "/cluster/config/nodes/pve-b")
     assert err.message == "Cannot delete myself from cluster!"
-    err = _error(call, sim, "pve-b", "DELETE", "/cluster/config/nodes/pve-x")
+    err = api_error(call, sim, "pve-b", "DELETE", "/cluster/config/nodes/pve-x")
     assert err.message == "Node/IP: pve-x is not a known host of the cluster."
     assert call(sim, "pve-b", "DELETE", "/cluster/config/nodes/pve-c") is None
     status = call(sim, "pve-b", "GET", "/cluster/status")
@@ -251,7 +236,7 @@ def test_delete_node(sim):
     # the removed host is standalone again, with its own /etc/pve
     assert call(sim, "pve-c", "GET", "/cluster/status")[0]["nodeid"] == 0
     assert sim.hosts["pve-c"].fs is not sim.hosts["pve-b"].fs
-    err = _error(call, sim, "pve-b", "GET", "/nodes/pve-c/status")
+    err = api_error(call, sim, "pve-b", "GET", "/nodes/pve-c/status")
     assert err.message == "no such cluster node 'pve-c'"
     # and may join again
     assert _join(sim, "pve-c").exitstatus == "OK"
@@ -261,7 +246,7 @@ def test_delete_node_needs_a_node_name(sim):
     _create(sim)
     assert _join(sim, "pve-c").exitstatus == "OK"
     # the API's pve-node format refuses an address (only the CLI would take one)
-    err = _error(call, sim, "pve-b", "DELETE", "/cluster/config/nodes/%s" % sim.hosts["pve-c"].address)
+    err = api_error(call, sim, "pve-b", "DELETE", "/cluster/config/nodes/%s" % sim.hosts["pve-c"].address)
     assert err.status == 400 and "node" in err.errors
 
 
@@ -275,15 +260,15 @@ def test_quorum_in_status_and_writes():
     assert {s["name"]: s["online"] for s in status[1:]} == {"pve01": 1, "pve02": 0, "pve03": 1}
     sim.hosts["pve03"].online = False
     assert call(sim, "pve01", "GET", "/cluster/status")[0]["quorate"] == 0
-    err = _error(call, sim, "pve01", "DELETE", "/cluster/config/nodes/pve02")
+    err = api_error(call, sim, "pve01", "DELETE", "/cluster/config/nodes/pve02")
     assert err.message == "cluster not ready - no quorum?"
-    err = _error(call, sim, "pve01", "POST", "/cluster/config/nodes/pve09", new_node_ip="127.0.0.50")
+    err = api_error(call, sim, "pve01", "POST", "/cluster/config/nodes/pve09", new_node_ip="127.0.0.50")
     assert err.message == "cluster not ready - no quorum?"
 
 
 def test_scenario_cluster_is_already_clustered():
-    sim = _issue_certificates(make_sim("example-small-base.json", cluster_name="lab"))
-    err = _error(call, sim, "pve01", "POST", "/cluster/config", clustername="again")
+    sim = issue_certificates(make_sim("example-small-base.json", cluster_name="lab"))
+    err = api_error(call, sim, "pve01", "POST", "/cluster/config", clustername="again")
     assert err.message == "cluster config '/etc/pve/corosync.conf' already exists"
     info = call(sim, "pve02", "GET", "/cluster/config/join")
     assert info["preferred_node"] == "pve02" and len(info["nodelist"]) == 3
@@ -293,6 +278,6 @@ def test_scenario_cluster_is_already_clustered():
 def test_non_root_cannot_create():
     sim = make_sim("example-standalone-3.json")
     sim.hosts["pve-b"].fs.users["alice@pve"] = {"enable": 1, "expire": 0, "password": "x", "tokens": {}}
-    err = _error(call, sim, "pve-b", "POST", "/cluster/config", identity=Identity(userid="alice@pve"),
-                 clustername="lab")
+    err = api_error(call, sim, "pve-b", "POST", "/cluster/config", identity=Identity(userid="alice@pve"),
+                    clustername="lab")
     assert err.status == 403

@@ -4,49 +4,7 @@ import time
 
 import pytest
 
-from pvesim.dispatch import dispatch
-from pvesim.errors import ApiError
-from pvesim.routing import Identity
-from pvesim.testing import make_sim
-
-GIB = 1024 ** 3
-
-
-def api(sim, node, method, path, /, **params):
-    return dispatch(sim, sim.hosts[node], method, path, params, Identity(userid="root@pam"))
-
-
-def refused(sim, node, method, path, /, **params):
-    with pytest.raises(ApiError) as info:
-        api(sim, node, method, path, **params)
-    return info.value
-
-
-def task(sim, upid, timeout=2.0):
-    """Poll a task through the API until it stops; its status answer."""
-    node = upid.split(":")[1]
-    deadline = time.monotonic() + timeout
-    while True:
-        status = api(sim, node, "GET", "/nodes/%s/tasks/%s/status" % (node, upid))
-        if status["status"] == "stopped" or time.monotonic() > deadline:
-            return status
-        time.sleep(0.01)
-
-
-def cluster(time_scale=0.0, **extra):
-    node = {"type": "node", "status": "online", "maxcpu": 16, "maxmem": 64 * GIB, "mem": 8 * GIB, "cpu": 0.1}
-    data = {"cluster_name": "lab", "resources": [
-        dict(node, node="pve1"), dict(node, node="pve2"), dict(node, node="pve3"),
-        {"type": "qemu", "vmid": 100, "node": "pve1", "name": "web", "status": "running", "maxcpu": 2,
-         "cpu": 0.5, "maxmem": 4 * GIB, "mem": 2 * GIB, "maxdisk": 32 * GIB, "tags": "prod;web"},
-        {"type": "qemu", "vmid": 101, "node": "pve1", "name": "db", "status": "stopped", "maxcpu": 4,
-         "maxmem": 8 * GIB, "maxdisk": 64 * GIB},
-        {"type": "lxc", "vmid": 200, "node": "pve2", "name": "dns", "status": "running", "maxcpu": 1,
-         "cpu": 0.1, "maxmem": GIB, "mem": 256 * 1024 ** 2, "maxdisk": 8 * GIB},
-    ]}
-    data.update(extra)
-    return make_sim(data, time_scale=time_scale)
-
+from helpers import GIB, api, cluster, refused, task
 
 
 def node_items(sim):

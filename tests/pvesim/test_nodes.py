@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pvesim import certs
-from pvesim.errors import ApiError
 from pvesim.testing import call, make_sim
+
+from helpers import api_error, issue_certificates
 
 GIB = 1024 ** 3
 
@@ -47,12 +48,6 @@ SCENARIO = {
 @pytest.fixture
 def sim():
     return make_sim(SCENARIO)
-
-
-def _error(func, *args, **kwargs):
-    with pytest.raises(ApiError) as info:
-        func(*args, **kwargs)
-    return info.value
 
 
 def _self_signed(common_name="custom.example.com", key=None):
@@ -100,7 +95,7 @@ def test_status_cpuinfo_from_scenario(sim):
 
 
 def test_unknown_node(sim):
-    err = _error(call, sim, "sky", "GET", "/nodes/nope/status")
+    err = api_error(call, sim, "sky", "GET", "/nodes/nope/status")
     assert (err.status, err.message) == (500, "no such cluster node 'nope'")
 
 
@@ -127,7 +122,7 @@ def test_rrddata(sim):
     assert all(0 <= p["cpu"] <= 1 for p in hour)
     peak = call(sim, "sky", "GET", "/nodes/sky/rrddata", timeframe="day", cf="MAX")
     assert peak[1]["time"] - peak[0]["time"] == 1800
-    err = _error(call, sim, "sky", "GET", "/nodes/sky/rrddata", timeframe="century")
+    err = api_error(call, sim, "sky", "GET", "/nodes/sky/rrddata", timeframe="century")
     assert err.status == 400 and "timeframe" in err.errors
 
 
@@ -147,7 +142,7 @@ def test_reboot_takes_node_down_and_back():
     sky = sim.hosts["sky"]
     assert not sky.online and sky.online_at is not None
     assert not sky.fs.guests[100].running  # guests stop with the host
-    err = _error(call, sim, "ice", "GET", "/nodes/sky/status")
+    err = api_error(call, sim, "ice", "GET", "/nodes/sky/status")
     assert err.status == 595
     assert next(n for n in call(sim, "ice", "GET", "/nodes") if n["node"] == "sky")["status"] == "offline"
     assert call(sim, "ice", "GET", "/cluster/status")[0]["quorate"] == 1  # 2 of 3 votes
@@ -158,15 +153,15 @@ def test_reboot_takes_node_down_and_back():
 
 def test_shutdown_stays_off_until_woken():
     sim = make_sim(SCENARIO, time_scale=0.005)  # wake: 45 simulated s = 0.225 s
-    err = _error(call, sim, "ice", "POST", "/nodes/epyc/wakeonlan")
+    err = api_error(call, sim, "ice", "POST", "/nodes/epyc/wakeonlan")
     assert err.message == "No wake on LAN MAC address defined for 'epyc'!"
     call(sim, "ice", "PUT", "/nodes/epyc/config", wakeonlan="aa:bb:cc:dd:ee:01")
     call(sim, "ice", "POST", "/nodes/epyc/status", command="shutdown")
     assert not sim.hosts["epyc"].online and sim.hosts["epyc"].online_at is None
     time.sleep(0.1)
-    assert _error(call, sim, "ice", "GET", "/nodes/epyc/status").status == 595
+    assert api_error(call, sim, "ice", "GET", "/nodes/epyc/status").status == 595
     assert not sim.hosts["epyc"].online
-    err = _error(call, sim, "ice", "POST", "/nodes/ice/wakeonlan")
+    err = api_error(call, sim, "ice", "POST", "/nodes/ice/wakeonlan")
     assert err.message == "'ice' is local node, cannot wake my self!"
     assert call(sim, "ice", "POST", "/nodes/epyc/wakeonlan") == "aa:bb:cc:dd:ee:01"
     assert not sim.hosts["epyc"].online  # still booting
@@ -177,7 +172,7 @@ def test_shutdown_stays_off_until_woken():
 
 
 def test_power_command_is_validated(sim):
-    err = _error(call, sim, "sky", "POST", "/nodes/sky/status", command="hibernate")
+    err = api_error(call, sim, "sky", "POST", "/nodes/sky/status", command="hibernate")
     assert err.status == 400 and "command" in err.errors
 
 
@@ -190,9 +185,9 @@ def test_dns_round_trip(sim):
     assert call(sim, "sky", "GET", "/nodes/ice/dns") == {"search": "lab.example", "dns1": "10.0.0.53",
                                                         "dns2": "10.0.1.53"}
     assert call(sim, "sky", "GET", "/nodes/sky/dns")["search"] != "lab.example"  # node-local
-    err = _error(call, sim, "sky", "PUT", "/nodes/ice/dns", dns1="10.0.0.53")
+    err = api_error(call, sim, "sky", "PUT", "/nodes/ice/dns", dns1="10.0.0.53")
     assert err.status == 400 and "search" in err.errors
-    err = _error(call, sim, "sky", "PUT", "/nodes/ice/dns", search="x", dns1="not-an-ip")
+    err = api_error(call, sim, "sky", "PUT", "/nodes/ice/dns", search="x", dns1="not-an-ip")
     assert err.status == 400 and "dns1" in err.errors
 
 
@@ -203,7 +198,7 @@ def test_hosts_round_trip_with_digest(sim):
     call(sim, "sky", "POST", "/nodes/sky/hosts", data=new, digest=current["digest"])
     after = call(sim, "sky", "GET", "/nodes/sky/hosts")
     assert after["data"] == new and after["digest"] != current["digest"]
-    err = _error(call, sim, "sky", "POST", "/nodes/sky/hosts", data="x", digest=current["digest"])
+    err = api_error(call, sim, "sky", "POST", "/nodes/sky/hosts", data="x", digest=current["digest"])
     assert err.message == "detected modified configuration - file changed by other user? Try again."
     assert call(sim, "sky", "GET", "/nodes/sky/hosts")["data"] == new
 
@@ -214,7 +209,7 @@ def test_time_round_trip(sim):
     call(sim, "sky", "PUT", "/nodes/sky/time", timezone="Asia/Kolkata")
     after = call(sim, "sky", "GET", "/nodes/sky/time")
     assert after["timezone"] == "Asia/Kolkata" and after["localtime"] - after["time"] == 19800
-    err = _error(call, sim, "sky", "PUT", "/nodes/sky/time", timezone="Mars/Olympus")
+    err = api_error(call, sim, "sky", "PUT", "/nodes/sky/time", timezone="Mars/Olympus")
     assert (err.status, err.errors) == (400, {"timezone": "No such timezone"})
 
 
@@ -230,11 +225,11 @@ def test_node_config_round_trip(sim):
     assert conf["wakeonlan"] == "mac=aa:bb:cc:dd:ee:ff,broadcast-address=10.0.0.255"
     assert conf["digest"] != empty["digest"]
     assert call(sim, "sky", "GET", "/nodes/ice/config", property="description") == {"description": "rack 4\nrow B"}
-    err = _error(call, sim, "sky", "PUT", "/nodes/ice/config", description="x", digest=empty["digest"])
+    err = api_error(call, sim, "sky", "PUT", "/nodes/ice/config", description="x", digest=empty["digest"])
     assert err.message == "detected modified configuration - file changed by other user? Try again."
     call(sim, "sky", "PUT", "/nodes/ice/config", delete="description", digest=conf["digest"])
     assert "description" not in call(sim, "sky", "GET", "/nodes/ice/config")
-    err = _error(call, sim, "sky", "PUT", "/nodes/ice/config", wakeonlan="not-a-mac")
+    err = api_error(call, sim, "sky", "PUT", "/nodes/ice/config", wakeonlan="not-a-mac")
     assert err.status == 400 and "wakeonlan" in err.errors
 
 
@@ -258,7 +253,7 @@ def test_subscription_life_cycle(sim):
 
 
 def test_subscription_key_checks(sim):
-    err = _error(call, sim, "sky", "PUT", "/nodes/sky/subscription", key="pve3c-0123456789")
+    err = api_error(call, sim, "sky", "PUT", "/nodes/sky/subscription", key="pve3c-0123456789")
     assert err.status == 400 and "key" in err.errors
     call(sim, "sky", "PUT", "/nodes/sky/subscription", key="pve4p-012345dead")
     info = call(sim, "sky", "GET", "/nodes/sky/subscription")
@@ -272,16 +267,8 @@ def test_subscription_key_checks(sim):
 
 # --- certificates -------------------------------------------------------------------------------------
 
-def _with_certificates(sim):
-    ca = certs.CertificateAuthority()
-    for host in sim.hosts.values():
-        host.cert_pem, host.key_pem = ca.issue(host.name, host.address)
-        host.fingerprint = certs.fingerprint(host.cert_pem)
-    return sim
-
-
 def test_certificate_info(sim):
-    _with_certificates(sim)
+    issue_certificates(sim)
     [info] = call(sim, "sky", "GET", "/nodes/ice/certificates/info")
     assert info["filename"] == "pve-ssl.pem" and info["fingerprint"] == sim.hosts["ice"].fingerprint
     assert info["subject"].endswith("CN=ice.pvesim") and info["issuer"].endswith("CN=pvesim Root CA")
@@ -291,15 +278,15 @@ def test_certificate_info(sim):
 
 
 def test_custom_certificate_upload_and_delete(sim):
-    _with_certificates(sim)
+    issue_certificates(sim)
     original = sim.hosts["ice"].fingerprint
     cert_pem, key_pem = _self_signed()
     _, other_key = _self_signed()
-    err = _error(call, sim, "sky", "POST", "/nodes/ice/certificates/custom", certificates=cert_pem)
+    err = api_error(call, sim, "sky", "POST", "/nodes/ice/certificates/custom", certificates=cert_pem)
     assert err.errors == {"key": "Attempted to upload custom certificate without (existing) key."}
-    err = _error(call, sim, "sky", "POST", "/nodes/ice/certificates/custom", certificates=cert_pem, key=other_key)
+    err = api_error(call, sim, "sky", "POST", "/nodes/ice/certificates/custom", certificates=cert_pem, key=other_key)
     assert err.message == "Failed to validate private key and certificate"
-    err = _error(call, sim, "sky", "POST", "/nodes/ice/certificates/custom", certificates="garbage", key=key_pem)
+    err = api_error(call, sim, "sky", "POST", "/nodes/ice/certificates/custom", certificates="garbage", key=key_pem)
     assert err.status == 400 and "certificates" in err.errors
 
     info = call(sim, "sky", "POST", "/nodes/ice/certificates/custom", certificates=cert_pem, key=key_pem, restart=1)
@@ -311,7 +298,7 @@ def test_custom_certificate_upload_and_delete(sim):
     ice = next(n for n in call(sim, "sky", "GET", "/nodes") if n["node"] == "ice")
     assert ice["ssl_fingerprint"] == info["fingerprint"]
 
-    err = _error(call, sim, "sky", "POST", "/nodes/ice/certificates/custom", certificates=cert_pem, key=key_pem)
+    err = api_error(call, sim, "sky", "POST", "/nodes/ice/certificates/custom", certificates=cert_pem, key=key_pem)
     assert err.message == "Custom certificate file exists but force flag is not set."
     call(sim, "sky", "POST", "/nodes/ice/certificates/custom", certificates=cert_pem, force=1)  # keeps the key
 

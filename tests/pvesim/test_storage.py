@@ -2,22 +2,9 @@
 
 import pytest
 
-from pvesim.dispatch import dispatch
-from pvesim.errors import ApiError
-from pvesim.routing import Identity
 from pvesim.testing import make_sim
 
-GIB = 1024 ** 3
-
-
-def api(sim, node, method, path, /, **params):
-    return dispatch(sim, sim.hosts[node], method, path, params, Identity(userid="root@pam"))
-
-
-def refused(sim, node, method, path, /, **params):
-    with pytest.raises(ApiError) as info:
-        api(sim, node, method, path, **params)
-    return info.value
+from helpers import GIB, api, refused
 
 
 def scenario(**extra):
