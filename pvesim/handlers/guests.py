@@ -50,9 +50,13 @@ def find_guest(req, guest_type):
     return host, guest
 
 
+def locked_message(guest):
+    return "%s is locked (%s)" % (KINDS[guest.type], guest.lock)
+
+
 def check_lock(guest):
     if guest.lock:
-        raise ApiError(500, "%s is locked (%s)" % (KINDS[guest.type], guest.lock))
+        raise ApiError(500, locked_message(guest))
 
 
 def parse_size(text):
@@ -304,30 +308,10 @@ def _list(req, guest_type):
     return result
 
 
-@route("GET", "/nodes/{node}/qemu")
-def list_qemu(req):
-    return _list(req, "qemu")
-
-
-@route("GET", "/nodes/{node}/lxc")
-def list_lxc(req):
-    return _list(req, "lxc")
-
-
 def _index(req, guest_type):
     find_guest(req, guest_type)
     names = (["config", "pending", "status", "snapshot", "migrate", "firewall", "rrd", "rrddata"])
     return [{"subdir": name} for name in names]
-
-
-@route("GET", "/nodes/{node}/qemu/{vmid}")
-def qemu_index(req):
-    return _index(req, "qemu")
-
-
-@route("GET", "/nodes/{node}/lxc/{vmid}")
-def lxc_index(req):
-    return _index(req, "lxc")
 
 
 def _status_current(req, guest_type):
@@ -342,26 +326,16 @@ def _status_current(req, guest_type):
     return item
 
 
-@route("GET", "/nodes/{node}/qemu/{vmid}/status/current")
-def qemu_status(req):
-    return _status_current(req, "qemu")
+# PVE's status index: containers have no ``reset``.
+STATUS_SUBDIRS = {
+    "qemu": ("current", "start", "stop", "reset", "shutdown", "reboot", "suspend", "resume"),
+    "lxc": ("current", "start", "stop", "shutdown", "reboot", "suspend", "resume"),
+}
 
 
-@route("GET", "/nodes/{node}/lxc/{vmid}/status/current")
-def lxc_status(req):
-    return _status_current(req, "lxc")
-
-
-@route("GET", "/nodes/{node}/qemu/{vmid}/status")
-def qemu_status_index(req):
-    find_guest(req, "qemu")
-    return [{"subdir": s} for s in ("current", "start", "stop", "reset", "shutdown", "reboot", "suspend", "resume")]
-
-
-@route("GET", "/nodes/{node}/lxc/{vmid}/status")
-def lxc_status_index(req):
-    find_guest(req, "lxc")
-    return [{"subdir": s} for s in ("current", "start", "stop", "shutdown", "reboot", "suspend", "resume")]
+def _status_index(req, guest_type):
+    find_guest(req, guest_type)
+    return [{"subdir": s} for s in STATUS_SUBDIRS[guest_type]]
 
 
 # --- power ----------------------------------------------------------------------------------
@@ -386,7 +360,7 @@ def _power(req, guest_type, action):
                 raise ApiError(500, "CT %d already running" % guest.vmid)
             return failed_task(req, host, guest, "start", "VM %d already running" % guest.vmid)
         if guest.template:
-            raise ApiError(500, "you can't start a %s if it's a template" % ("VM" if guest_type == "qemu" else "CT"))
+            raise ApiError(500, "you can't start a %s if it's a template" % kind)
 
         def finish(task):
             set_running(guest, True)
@@ -400,12 +374,6 @@ def _power(req, guest_type, action):
         set_running(guest, False)
 
     return start_guest_task(req, host, guest, action, 5 if action == "shutdown" else 1, finish)
-
-
-for _type in ("qemu", "lxc"):
-    for _action in ("start", "stop", "shutdown"):
-        route("POST", "/nodes/{node}/%s/{vmid}/status/%s" % (_type, _action))(
-            lambda req, t=_type, a=_action: _power(req, t, a))
 
 
 # --- config ---------------------------------------------------------------------------------
@@ -470,18 +438,12 @@ def _fill_macs(guest_type, vmid, settings):
         settings[key] = ",".join(parts)
 
 
-def _config_answer(req, guest, snapname=None):
+def _get_config(req, guest_type):
+    """The current config, or with ``snapshot`` the config a snapshot saved."""
+    _host, guest = find_guest(req, guest_type)
+    snapname = req.params.get("snapshot")
     if snapname:
-        snap = guest.snapshots.get(snapname)
-        if snap is None:
-            raise ApiError(500, "snapshot '%s' does not exist" % snapname)
-        answer = {k: v for k, v in snap.config.items() if not k.startswith("_")}
-        answer["snaptime"] = snap.snaptime
-        if snap.description:
-            answer["description"] = snap.description
-        if snap.parent:
-            answer["parent"] = snap.parent
-        return answer
+        return _saved_config(_snapshot_of(guest, snapname))
     answer = dict(guest.config)
     if guest.parent:
         answer["parent"] = guest.parent
@@ -491,19 +453,8 @@ def _config_answer(req, guest, snapname=None):
     return answer
 
 
-@route("GET", "/nodes/{node}/qemu/{vmid}/config")
-def qemu_config(req):
-    _host, guest = find_guest(req, "qemu")
-    return _config_answer(req, guest, req.params.get("snapshot"))
-
-
-@route("GET", "/nodes/{node}/lxc/{vmid}/config")
-def lxc_config(req):
-    _host, guest = find_guest(req, "lxc")
-    return _config_answer(req, guest, req.params.get("snapshot"))
-
-
 def update_config(req, guest_type):
+    """Change the config in place; ``PUT .../config`` answers null."""
     host, guest = find_guest(req, guest_type)
     req.sim.require_quorum(req.fs)
     params = req.params
@@ -537,23 +488,12 @@ def update_config(req, guest_type):
     sync_figures(req.sim, guest)
 
 
-@route("PUT", "/nodes/{node}/qemu/{vmid}/config")
-def qemu_put_config(req):
-    update_config(req, "qemu")
-    return None
-
-
 @route("POST", "/nodes/{node}/qemu/{vmid}/config")
 def qemu_post_config(req):
+    """Only QEMU has the asynchronous variant: the same update, answered with a qmconfig task."""
     update_config(req, "qemu")
     host, guest = find_guest(req, "qemu")
     return req.sim.start_task(host, "qmconfig", guest.vmid, task_user(req), 0)
-
-
-@route("PUT", "/nodes/{node}/lxc/{vmid}/config")
-def lxc_put_config(req):
-    update_config(req, "lxc")
-    return None
 
 
 # --- create ---------------------------------------------------------------------------------
@@ -609,16 +549,6 @@ def _create(req, guest_type):
     return start_guest_task(req, host, guest, "create", 3, finish, lock="create")
 
 
-@route("POST", "/nodes/{node}/qemu")
-def create_qemu(req):
-    return _create(req, "qemu")
-
-
-@route("POST", "/nodes/{node}/lxc")
-def create_lxc(req):
-    return _create(req, "lxc")
-
-
 def _destroy(req, guest_type):
     host, guest = find_guest(req, guest_type)
     check_lock(guest)
@@ -635,16 +565,6 @@ def _destroy(req, guest_type):
     return start_guest_task(req, host, guest, "destroy", 2, finish, lock="destroyed")
 
 
-@route("DELETE", "/nodes/{node}/qemu/{vmid}")
-def destroy_qemu(req):
-    return _destroy(req, "qemu")
-
-
-@route("DELETE", "/nodes/{node}/lxc/{vmid}")
-def destroy_lxc(req):
-    return _destroy(req, "lxc")
-
-
 # --- snapshots ------------------------------------------------------------------------------
 _CONFIGID_RE = re.compile(r"^[a-z][a-z0-9_-]+$", re.I)
 
@@ -654,6 +574,25 @@ def _check_snapname(name):
         raise ApiError.param({"snapname": "value may only be 40 characters long"})
     if not _CONFIGID_RE.match(name):
         raise ApiError.param({"snapname": "invalid format - invalid configuration ID '%s'\n" % name})
+
+
+def _snapshot_of(guest, name):
+    """The snapshot ``name`` of the guest, with PVE's error when there is none."""
+    snap = guest.snapshots.get(name)
+    if snap is None:
+        raise ApiError(500, "snapshot '%s' does not exist" % name)
+    return snap
+
+
+def _saved_config(snap):
+    """The config a snapshot saved, with its snapshot keys (pvesim's own ``_`` keys left out)."""
+    answer = {k: v for k, v in snap.config.items() if not k.startswith("_")}
+    answer["snaptime"] = snap.snaptime
+    if snap.description:
+        answer["description"] = snap.description
+    if snap.parent:
+        answer["parent"] = snap.parent
+    return answer
 
 
 def _snapshot_list(req, guest_type):
@@ -684,7 +623,7 @@ def _snapshot_create(req, guest_type):
         raise ApiError(500, "unable to use snapshot name 'pending' (reserved name)")
     # PVE checks the rest inside the worker: the task fails.
     if guest.lock:
-        return failed_task(req, host, guest, "snapshot", "%s is locked (%s)" % (KINDS[guest_type], guest.lock))
+        return failed_task(req, host, guest, "snapshot", locked_message(guest))
     if name in guest.snapshots:
         return failed_task(req, host, guest, "snapshot", "snapshot name '%s' already used" % name)
     vmstate = int(bool(req.params.get("vmstate"))) if guest_type == "qemu" and guest.running else 0
@@ -703,8 +642,7 @@ def _snapshot_create(req, guest_type):
 
 def _snapshot_get(req, guest_type):
     _host, guest = find_guest(req, guest_type)
-    if req.params["snapname"] not in guest.snapshots:
-        raise ApiError(500, "snapshot '%s' does not exist" % req.params["snapname"])
+    _snapshot_of(guest, req.params["snapname"])
     return [{"cmd": "rollback"}, {"cmd": "config"}]
 
 
@@ -713,7 +651,7 @@ def _snapshot_delete(req, guest_type):
     name = req.params["snapname"]
     suffix = "delsnapshot"
     if guest.lock and not (req.params.get("force") and guest.lock == "snapshot-delete"):
-        return failed_task(req, host, guest, suffix, "%s is locked (%s)" % (KINDS[guest_type], guest.lock))
+        return failed_task(req, host, guest, suffix, locked_message(guest))
     if name not in guest.snapshots:
         return failed_task(req, host, guest, suffix, "snapshot '%s' does not exist" % name)
     guest.lock = None  # force removes a stale snapshot-delete lock
@@ -733,7 +671,7 @@ def _snapshot_rollback(req, guest_type):
     host, guest = find_guest(req, guest_type)
     name = req.params["snapname"]
     if guest.lock:
-        return failed_task(req, host, guest, "rollback", "%s is locked (%s)" % (KINDS[guest_type], guest.lock))
+        return failed_task(req, host, guest, "rollback", locked_message(guest))
     snap = guest.snapshots.get(name)
     if snap is None:
         return failed_task(req, host, guest, "rollback", "snapshot '%s' does not exist" % name)
@@ -754,15 +692,8 @@ def _snapshot_rollback(req, guest_type):
 
 def _snapshot_config(req, guest_type):
     _host, guest = find_guest(req, guest_type)
-    snap = guest.snapshots.get(req.params["snapname"])
-    if snap is None:
-        raise ApiError(500, "snapshot '%s' does not exist" % req.params["snapname"])
-    answer = {k: v for k, v in snap.config.items() if not k.startswith("_")}
-    answer["snaptime"] = snap.snaptime
-    if snap.description:
-        answer["description"] = snap.description
-    if snap.parent:
-        answer["parent"] = snap.parent
+    snap = _snapshot_of(guest, req.params["snapname"])
+    answer = _saved_config(snap)
     if snap.vmstate:
         answer["vmstate"] = "local:%d/vm-%d-state-%s.raw" % (guest.vmid, guest.vmid, snap.name)
     return answer
@@ -771,23 +702,10 @@ def _snapshot_config(req, guest_type):
 def _snapshot_update(req, guest_type):
     _host, guest = find_guest(req, guest_type)
     check_lock(guest)
-    snap = guest.snapshots.get(req.params["snapname"])
-    if snap is None:
-        raise ApiError(500, "snapshot '%s' does not exist" % req.params["snapname"])
+    snap = _snapshot_of(guest, req.params["snapname"])
     if "description" in req.params:
         snap.description = req.params["description"]
     return None
-
-
-for _type in ("qemu", "lxc"):
-    _base = "/nodes/{node}/%s/{vmid}/snapshot" % _type
-    route("GET", _base)(lambda req, t=_type: _snapshot_list(req, t))
-    route("POST", _base)(lambda req, t=_type: _snapshot_create(req, t))
-    route("GET", _base + "/{snapname}")(lambda req, t=_type: _snapshot_get(req, t))
-    route("DELETE", _base + "/{snapname}")(lambda req, t=_type: _snapshot_delete(req, t))
-    route("POST", _base + "/{snapname}/rollback")(lambda req, t=_type: _snapshot_rollback(req, t))
-    route("GET", _base + "/{snapname}/config")(lambda req, t=_type: _snapshot_config(req, t))
-    route("PUT", _base + "/{snapname}/config")(lambda req, t=_type: _snapshot_update(req, t))
 
 
 @scenario_key("snapshots")
@@ -894,16 +812,6 @@ def _precondition(req, guest_type):
     return answer
 
 
-@route("GET", "/nodes/{node}/qemu/{vmid}/migrate")
-def qemu_migrate_precondition(req):
-    return _precondition(req, "qemu")
-
-
-@route("GET", "/nodes/{node}/lxc/{vmid}/migrate")
-def lxc_migrate_precondition(req):
-    return _precondition(req, "lxc")
-
-
 def migration_seconds(guest, online, disks_bytes=0, bwlimit_kib=None):
     """Simulated duration: the bytes to move over the link, plus a little setup."""
     speed = bwlimit_kib * 1024 if bwlimit_kib else MIGRATE_BYTES_PER_SECOND
@@ -923,7 +831,7 @@ def run_migration(sim, host, guest, target_name, user, online=False, restart=Fal
     target = sim.hosts.get(target_name)
     failure = extra_failure
     if failure is None and guest.lock:
-        failure = "%s is locked (%s)" % (KINDS[guest.type], guest.lock)
+        failure = locked_message(guest)
     if failure is None and (target is None or not target.online):
         failure = "migration aborted"
     if failure is None and guest.type == "qemu":
@@ -1023,11 +931,39 @@ def _migrate(req, guest_type):
     )
 
 
-@route("POST", "/nodes/{node}/qemu/{vmid}/migrate")
-def qemu_migrate(req):
-    return _migrate(req, "qemu")
+# --- routes ---------------------------------------------------------------------------------
+def _register_guest_routes(guest_type):
+    """Register the routes QEMU and LXC have in common for one guest type. One handler
+    serves both types and gets the type as its second argument; where PVE treats VMs and
+    CTs differently, the handler asks ``guest_type``. The QEMU-only ``POST .../config``
+    is registered on its own above."""
+    guests = "/nodes/{node}/%s" % guest_type
+    one_guest = guests + "/{vmid}"
+    one_snapshot = one_guest + "/snapshot/{snapname}"
+
+    def register(method, template, handler, *args):
+        route(method, template)(lambda req: handler(req, guest_type, *args))
+
+    register("GET", guests, _list)
+    register("POST", guests, _create)
+    register("GET", one_guest, _index)
+    register("DELETE", one_guest, _destroy)
+    register("GET", one_guest + "/status", _status_index)
+    register("GET", one_guest + "/status/current", _status_current)
+    for action in ("start", "stop", "shutdown"):
+        register("POST", one_guest + "/status/" + action, _power, action)
+    register("GET", one_guest + "/config", _get_config)
+    register("PUT", one_guest + "/config", update_config)
+    register("GET", one_guest + "/snapshot", _snapshot_list)
+    register("POST", one_guest + "/snapshot", _snapshot_create)
+    register("GET", one_snapshot, _snapshot_get)
+    register("DELETE", one_snapshot, _snapshot_delete)
+    register("POST", one_snapshot + "/rollback", _snapshot_rollback)
+    register("GET", one_snapshot + "/config", _snapshot_config)
+    register("PUT", one_snapshot + "/config", _snapshot_update)
+    register("GET", one_guest + "/migrate", _precondition)
+    register("POST", one_guest + "/migrate", _migrate)
 
 
-@route("POST", "/nodes/{node}/lxc/{vmid}/migrate")
-def lxc_migrate(req):
-    return _migrate(req, "lxc")
+for _guest_type in ("qemu", "lxc"):
+    _register_guest_routes(_guest_type)
