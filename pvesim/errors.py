@@ -24,3 +24,11 @@ class ApiError(Exception):
     @classmethod
     def forbidden(cls, path, privilege):
         return cls(403, "Permission check failed (%s, %s)" % (path, privilege))
+
+
+def assert_if_modified(given, current, prefix=""):
+    """PVE::Tools::assert_if_modified: refuse an update whose ``digest`` parameter is not the
+    digest of the config as it is now. ``prefix`` is the context some calls put before the text
+    (``update ha group failed: ``)."""
+    if given and current and given != current:
+        raise ApiError(500, prefix + "detected modified configuration - file changed by other user? Try again.")

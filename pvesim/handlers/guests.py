@@ -12,7 +12,7 @@ import hashlib
 import re
 import time
 
-from pvesim.errors import ApiError
+from pvesim.errors import ApiError, assert_if_modified
 from pvesim.model import BOOT_HOOKS, GIB, Snapshot
 from pvesim.routing import route
 from pvesim.scenario import scenario_key
@@ -460,9 +460,7 @@ def update_config(req, guest_type):
     params = req.params
     if not params.get("skiplock"):
         check_lock(guest)
-    digest = params.get("digest")
-    if digest and digest != req.fs.digest(guest.config):
-        raise ApiError(500, "detected modified configuration - file changed by other user? Try again.")
+    assert_if_modified(params.get("digest"), req.fs.digest(guest.config))
     settings = {k: v for k, v in params.items() if k not in CONFIG_META}
     delete = [k for k in re.split(r"[,;\s]+", params.get("delete") or "") if k]
     delete += [k for k in re.split(r"[,;\s]+", params.get("revert") or "") if k]

@@ -26,7 +26,7 @@ higher-priority node is not modelled.
 import re
 import time
 
-from pvesim.errors import ApiError
+from pvesim.errors import ApiError, assert_if_modified
 from pvesim.model import BOOT_HOOKS, TICK_HOOKS
 from pvesim.routing import route
 from pvesim.scenario import scenario_key
@@ -279,7 +279,12 @@ def read_resource(req):
     return _resource_answer(req.fs, sid)
 
 
-def _typed(key, value):
+def _given_options(params, options, typed):
+    """The options of ``options`` a request sets, each as ``typed(key, value)`` stores it."""
+    return {key: typed(key, params[key]) for key in options if key in params}
+
+
+def _resource_value(key, value):
     if key in ("failback", "max_relocate", "max_restart"):
         return int(value)
     return value
@@ -298,7 +303,7 @@ def create_resource(req):
         raise ApiError(500, "resource ID '%s' already defined" % sid)
     _check_group_param(req)
     config = {"type": kind}
-    config.update({k: _typed(k, req.params[k]) for k in RESOURCE_OPTIONS if k in req.params})
+    config.update(_given_options(req.params, RESOURCE_OPTIONS, _resource_value))
     fs.ha_resources[sid] = config
     request_state(req.sim, fs, sid, config.get("state", "started"))
     return None
@@ -309,18 +314,14 @@ def update_resource(req):
     fs = req.fs
     req.sim.require_quorum(fs)
     sid = parse_sid(fs, req.params["sid"])[0]
-    digest = req.params.get("digest")
-    if digest and digest != fs.digest(fs.ha_resources):
-        raise ApiError(500, "detected modified configuration - file changed by other user? Try again.")
+    assert_if_modified(req.params.get("digest"), fs.digest(fs.ha_resources))
     resource = fs.ha_resources.get(sid)
     if resource is None:
         raise ApiError(500, "no such resource '%s'" % sid)
     if resource.get("state") == "error" and req.params.get("state") != "disabled":
         raise ApiError(500, "service '%s' in error state, must be disabled and fixed first" % sid)
     _check_group_param(req)
-    for key in RESOURCE_OPTIONS:
-        if key in req.params:
-            resource[key] = _typed(key, req.params[key])
+    resource.update(_given_options(req.params, RESOURCE_OPTIONS, _resource_value))
     for key in _split(req.params.get("delete")):
         if key not in RESOURCE_OPTIONS:
             raise ApiError(500, "no such option '%s'" % key)
@@ -374,6 +375,12 @@ def _normalise_sids(fs, value):
     return ",".join(parse_sid(fs, sid)[0] for sid in _split(value))
 
 
+def _rule_value(key, value):
+    if isinstance(value, bool) or key in ("strict", "disable"):
+        return int(value)
+    return value
+
+
 def _check_rule(rule):
     if rule["type"] == "node-affinity" and not rule.get("nodes"):
         raise ApiError.param({"nodes": "property is missing and it is not optional"})
@@ -415,10 +422,7 @@ def create_rule(req):
     if name in fs.ha_rules:
         raise ApiError(500, "HA rule '%s' already defined" % name)
     rule = {"type": req.params["type"]}
-    for key in RULE_OPTIONS:
-        if key in req.params:
-            value = req.params[key]
-            rule[key] = int(value) if isinstance(value, bool) or key in ("strict", "disable") else value
+    rule.update(_given_options(req.params, RULE_OPTIONS, _rule_value))
     rule["resources"] = _normalise_sids(fs, rule["resources"])
     _check_rule(rule)
     rule["order"] = max([r.get("order", 0) for r in fs.ha_rules.values()] + [0]) + 1
@@ -434,16 +438,11 @@ def update_rule(req):
     rule = fs.ha_rules.get(name)
     if rule is None:
         raise ApiError(500, "HA rule '%s' does not exist" % name)
-    digest = req.params.get("digest")
-    if digest and digest != fs.digest(fs.ha_rules):
-        raise ApiError(500, "detected modified configuration - file changed by other user? Try again.")
+    assert_if_modified(req.params.get("digest"), fs.digest(fs.ha_rules))
     if req.params["type"] != rule["type"]:
         raise ApiError(500, "rule type cannot be changed")
     updated = dict(rule)
-    for key in RULE_OPTIONS:
-        if key in req.params:
-            value = req.params[key]
-            updated[key] = int(value) if isinstance(value, bool) or key in ("strict", "disable") else value
+    updated.update(_given_options(req.params, RULE_OPTIONS, _rule_value))
     for key in _split(req.params.get("delete")):
         if key in ("resources", "type") or (key == "nodes" and rule["type"] == "node-affinity"):
             raise ApiError(500, "unable to delete required option '%s'" % key)
@@ -520,7 +519,7 @@ def create_group(req):
         raise ApiError(500, "types does not match")
     if name in groups:
         raise ApiError(500, "create ha group failed: ha group ID '%s' already defined" % name)
-    groups[name] = {k: _group_value(k, req.params[k]) for k in GROUP_OPTIONS if k in req.params}
+    groups[name] = _given_options(req.params, GROUP_OPTIONS, _group_value)
     return None
 
 
@@ -530,15 +529,12 @@ def update_group(req):
     req.sim.require_quorum(fs)
     groups = _groups(req, "update group")
     name = req.params["group"]
-    digest = req.params.get("digest")
-    if digest and digest != fs.digest(groups):
-        raise ApiError(500, "update ha group failed: detected modified configuration - file changed by other "
-                            "user? Try again.")
+    assert_if_modified(req.params.get("digest"), fs.digest(groups), prefix="update ha group failed: ")
     group = groups.get(name)
     if group is None:
         raise ApiError(500, "update ha group failed: no such ha group '%s'" % name)
     updated = dict(group)
-    updated.update({k: _group_value(k, req.params[k]) for k in GROUP_OPTIONS if k in req.params})
+    updated.update(_given_options(req.params, GROUP_OPTIONS, _group_value))
     for key in _split(req.params.get("delete")):
         if key not in GROUP_OPTIONS:
             raise ApiError(500, "update ha group failed: no such option '%s'" % key)
@@ -725,7 +721,7 @@ def load_resources(sim, items):
             if vmid not in fs.guests:
                 continue
             config = {"type": kind, "state": "started"}
-            config.update({k: _typed(k, v) for k, v in raw.items() if k in RESOURCE_OPTIONS})
+            config.update({k: _resource_value(k, v) for k, v in raw.items() if k in RESOURCE_OPTIONS})
             fs.ha_resources[sid] = config
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 import zoneinfo
 
-from pvesim.errors import ApiError
+from pvesim.errors import ApiError, assert_if_modified
 from pvesim.handlers.cluster import node_certificate_fingerprint, subscription_level
 from pvesim.handlers.version import release
 from pvesim.routing import route
@@ -277,11 +277,6 @@ def _sha1(text):
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def _assert_digest(given, current):
-    if given and current and given != current:
-        raise ApiError(500, "detected modified configuration - file changed by other user? Try again.")
-
-
 @route("GET", "/nodes/{node}/hosts")
 def node_hosts_get(req):
     text = _hosts_text(target(req))
@@ -291,7 +286,7 @@ def node_hosts_get(req):
 @route("POST", "/nodes/{node}/hosts")
 def node_hosts_set(req):
     host = target(req)
-    _assert_digest(req.params.get("digest"), _sha1(_hosts_text(host)))
+    assert_if_modified(req.params.get("digest"), _sha1(_hosts_text(host)))
     host.hosts_text = req.params["data"]
     return None
 
@@ -340,7 +335,7 @@ _NODE_CONFIG_KEYS = {"acme", "ballooning-target", "description", "startall-onboo
 def node_config_set(req):
     host = target(req)
     req.sim.require_quorum(req.fs)
-    _assert_digest(req.params.get("digest"), _config_digest(host.node_config))
+    assert_if_modified(req.params.get("digest"), _config_digest(host.node_config))
     updated = dict(host.node_config)
     for key, value in req.params.items():
         if key in _NODE_CONFIG_KEYS:

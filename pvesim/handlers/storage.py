@@ -11,7 +11,7 @@ import json
 import os
 import re
 
-from pvesim.errors import ApiError
+from pvesim.errors import ApiError, assert_if_modified
 from pvesim.routing import route
 from pvesim.scenario import scenario_key
 
@@ -232,8 +232,7 @@ def update_storage(req):
     section = cfg.get(storeid)
     if section is None:
         raise ApiError.not_found("storage '%s' does not exist" % storeid)
-    if digest and digest != cfg_digest(fs):
-        raise ApiError(500, "detected modified configuration - file changed by other user? Try again.")
+    assert_if_modified(digest, cfg_digest(fs))
     stype = section["type"]
     rules = storage_types()[stype]
     options = rules["options"]
