@@ -226,6 +226,19 @@ class HostServer(ThreadingHTTPServer):
         log.debug("connection error from %s", client_address, exc_info=True)
 
 
+def attach_services(sim):
+    """Give ``sim`` the services every request goes through (access control, faults, request
+    stats) unless it has them already. The HTTPS servers and in-process calls
+    (``pvesim.testing``) both need them."""
+    if sim.access is None:
+        sim.access = AccessControl(sim)
+    if sim.faults is None:
+        sim.faults = Faults(sim)
+    if sim.stats is None:
+        sim.stats = RequestStats()
+    return sim
+
+
 class SimServer:
     """Runs a :class:`~pvesim.model.Simulator`: one HTTPS server per host.
 
@@ -241,12 +254,7 @@ class SimServer:
             state_dir = self._tmp.name
         self.state_dir = str(state_dir)
         os.makedirs(self.state_dir, exist_ok=True)
-        if sim.access is None:
-            sim.access = AccessControl(sim)
-        if sim.faults is None:
-            sim.faults = Faults(sim)
-        if sim.stats is None:
-            sim.stats = RequestStats()
+        attach_services(sim)
         self.ca = certs.CertificateAuthority()
         self.ca_path = os.path.join(self.state_dir, "ca.pem")
         with open(self.ca_path, "w", encoding="utf-8") as handle:

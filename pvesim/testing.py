@@ -23,27 +23,17 @@ import socket
 from dataclasses import dataclass, field
 
 from pvesim import scenario as scenario_mod
-from pvesim.access import ROOT, AccessControl
+from pvesim.access import ROOT
 from pvesim.dispatch import dispatch
-from pvesim.faults import Faults
 from pvesim.routing import Identity
-from pvesim.stats import RequestStats
+from pvesim.server import attach_services
+
 
 def _load(scenario):
     if isinstance(scenario, dict):
         return scenario
     with open(scenario_mod.find(scenario), encoding="utf-8") as handle:
         return json.load(handle)
-
-
-def _services(sim):
-    if sim.access is None:
-        sim.access = AccessControl(sim)
-    if sim.faults is None:
-        sim.faults = Faults(sim)
-    if sim.stats is None:
-        sim.stats = RequestStats()
-    return sim
 
 
 def make_sim(scenario, time_scale=0.0, address_base="127.0.0.2", port=8006, cluster_name=None):
@@ -53,7 +43,7 @@ def make_sim(scenario, time_scale=0.0, address_base="127.0.0.2", port=8006, clus
     address_of = address_allocator(address_base)
     sim = scenario_mod.build(data, time_scale=time_scale, address_of=address_of, port=port,
                              cluster_name=cluster_name)
-    return _services(sim)
+    return attach_services(sim)
 
 
 def address_allocator(base):
@@ -94,7 +84,7 @@ def call(sim, node, method, path, /, identity=None, **params):
 
     The first four arguments are positional-only, so PVE parameters named ``path``
     or ``method`` can be passed as keywords."""
-    _services(sim)
+    attach_services(sim)
     return dispatch(sim, sim.hosts[node], method, path, params, identity or Identity(userid=ROOT))
 
 
