@@ -4,6 +4,7 @@ import json
 
 from conftest import GUIDE_PLAYBOOK, STANDALONE_3, connection_vars, run_playbook, target_playbook
 
+from pvesim import scenario
 from pvesim.testing import running
 
 
@@ -55,6 +56,17 @@ def test_guide_playbook_builds_cluster_and_is_idempotent(tmp_path):
         assert snapshot["by_route"]["POST /access/ticket"] == module_runs
         assert snapshot["total"] <= module_runs * 3, json.dumps(snapshot["by_route"])
         assert all(route.startswith("GET ") or route == "POST /access/ticket" for route in snapshot["by_route"])
+
+
+def test_guide_playbook_on_pve_8_4(tmp_path):
+    """The same playbook builds a cluster of PVE 8.4 hosts (pvesim checks against the 8.4 schema)."""
+    with open(scenario.find(STANDALONE_3), encoding="utf-8") as handle:
+        data = dict(json.load(handle), pve_version="8.4")
+    with running(data) as pve:
+        run = run_playbook(GUIDE_PLAYBOOK, connection_vars(pve), tmp_path)
+        assert run.returncode == 0, run.output[-3000:]
+        assert {host.fs.cluster_name for host in pve.sim.hosts.values()} == {"lab"}
+        assert pve.client("pve-a").version.get()["release"].startswith("8.4")
 
 
 def test_guide_playbook_from_pvesim_state_dir(tmp_path):
