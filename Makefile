@@ -10,7 +10,7 @@ COLL_LINK   := $(COLLECTIONS)/ansible_collections/proxops/proxmox
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PYTHONPATH := $(CURDIR):$(COLLECTIONS)
 
-.PHONY: help setup collection demo test unit pvesim-test packaging integration sanity sanity-2.16 sanity-2.21 build clean
+.PHONY: help setup collection demo test bench unit pvesim-test packaging integration sanity sanity-2.16 sanity-2.21 build clean
 
 help:
 	@sed -n 's/^# //p' Makefile | head -2
@@ -54,6 +54,9 @@ build: setup
 
 test: setup unit pvesim-test packaging integration sanity
 	@echo "make test: all suites passed"
+
+bench: setup
+	$(PY) benchmarks/requests_per_task.py
 
 demo: setup
 	$(PY) demo/run.py
