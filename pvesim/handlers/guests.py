@@ -443,7 +443,10 @@ def _get_config(req, guest_type):
     _host, guest = find_guest(req, guest_type)
     snapname = req.params.get("snapshot")
     if snapname:
-        return _saved_config(_snapshot_of(guest, snapname))
+        # qemu-server answers the snapshot's section with the digest of the whole config file
+        answer = _saved_config(guest, _snapshot_of(guest, snapname))
+        answer["digest"] = req.fs.digest(guest.config)
+        return answer
     answer = dict(guest.config)
     if guest.parent:
         answer["parent"] = guest.parent
@@ -582,14 +585,16 @@ def _snapshot_of(guest, name):
     return snap
 
 
-def _saved_config(snap):
-    """The config a snapshot saved, with its snapshot keys (pvesim's own ``_`` keys left out)."""
+def _saved_config(guest, snap):
+    """The config section a snapshot saved, with its snapshot keys (pvesim's own ``_`` keys left out)."""
     answer = {k: v for k, v in snap.config.items() if not k.startswith("_")}
     answer["snaptime"] = snap.snaptime
     if snap.description:
         answer["description"] = snap.description
     if snap.parent:
         answer["parent"] = snap.parent
+    if snap.vmstate:
+        answer["vmstate"] = "local:%d/vm-%d-state-%s.raw" % (guest.vmid, guest.vmid, snap.name)
     return answer
 
 
@@ -690,11 +695,7 @@ def _snapshot_rollback(req, guest_type):
 
 def _snapshot_config(req, guest_type):
     _host, guest = find_guest(req, guest_type)
-    snap = _snapshot_of(guest, req.params["snapname"])
-    answer = _saved_config(snap)
-    if snap.vmstate:
-        answer["vmstate"] = "local:%d/vm-%d-state-%s.raw" % (guest.vmid, guest.vmid, snap.name)
-    return answer
+    return _saved_config(guest, _snapshot_of(guest, req.params["snapname"]))
 
 
 def _snapshot_update(req, guest_type):

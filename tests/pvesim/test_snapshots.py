@@ -105,3 +105,17 @@ def test_scenario_snapshots_key():
     assert parents == {"base": None, "upgrade": "base", "current": "upgrade"}
     assert listed[0]["snaptime"] == 1700000000
     assert task(sim, api(sim, "pve1", "POST", "/nodes/pve1/qemu/100/snapshot/base/rollback"))["exitstatus"] == "OK"
+
+
+def test_config_of_a_snapshot_through_the_config_call():
+    """``GET .../config?snapshot=NAME``: the saved section, vmstate included, with the file's digest."""
+    sim = cluster()
+    base = "/nodes/pve1/qemu/100"
+    assert task(sim, api(sim, "pve1", "POST", base + "/snapshot", snapname="saved", vmstate=1))["exitstatus"] == "OK"
+    current = api(sim, "pve1", "GET", base + "/config")
+    saved = api(sim, "pve1", "GET", base + "/config", snapshot="saved")
+    assert saved["digest"] == current["digest"]
+    assert saved["vmstate"] == api(sim, "pve1", "GET", base + "/snapshot/saved/config")["vmstate"]
+    assert saved["snaptime"] > 0 and "parent" not in saved
+    error = refused(sim, "pve1", "GET", base + "/config", snapshot="nosuch")
+    assert (error.status, error.message) == (500, "snapshot 'nosuch' does not exist")
