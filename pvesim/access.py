@@ -23,12 +23,15 @@ import hmac
 import secrets
 import struct
 import time
+from urllib.parse import quote, unquote
 
 from pvesim.errors import ApiError
 from pvesim.routing import Identity
 
 TICKET_LIFETIME = 2 * 3600  # PVE: 2 hours
 ROOT = "root@pam"
+# The TFA challenge of a user with TOTP only, as PVE's half ticket carries it.
+TOTP_CHALLENGE = '{"totp":true}'
 
 # PVE 9 privilege groups (pve-access-control, PVE::AccessControl $privgroups):
 # "admin"/"user"/"audit" privileges make up the PVE<cat>Admin / PVE<cat>User roles.
@@ -127,24 +130,60 @@ class AccessControl:
         plain = "PVE:%s:%08X" % (userid, int(self.now()))
         return plain + "::" + self._sign(fs, plain)
 
-    def verify_ticket(self, fs, ticket):
-        """The userid a ticket was issued to, or None when it is forged, expired, or was
-        signed with another /etc/pve's key."""
+    def make_tfa_ticket(self, fs, userid, challenge):
+        """The half ticket of a login that still needs its second factor:
+        ``PVE:!tfa!<challenge>:HEXTIME::signature``. As PVE signs it with the user name as
+        additional data, it only completes a login of that user."""
+        plain = "PVE:!tfa!%s:%08X" % (quote(challenge, safe=""), int(self.now()))
+        # signed over the unescaped text: cookies arrive URI-unescaped (as pveproxy reads them)
+        return plain + "::" + self._sign(fs, unquote(plain) + "\0" + userid)
+
+    def _ticket_parts(self, ticket):
+        """``(plain, data, issued, signature)`` of a well-formed, unexpired ticket, else None."""
         if not ticket or "::" not in ticket:
             return None
         plain, _, signature = ticket.partition("::")
-        if not hmac.compare_digest(signature, self._sign(fs, plain)):
-            return None
         try:
             prefix, rest = plain.split(":", 1)
-            userid, hextime = rest.rsplit(":", 1)
+            data, hextime = rest.rsplit(":", 1)
             issued = int(hextime, 16)
         except ValueError:
             return None
         age = self.now() - issued
         if prefix != "PVE" or age > TICKET_LIFETIME or age < -300:
             return None
+        return plain, data, signature
+
+    def verify_ticket(self, fs, ticket):
+        """The userid a ticket was issued to, or None when it is forged, expired, was
+        signed with another /etc/pve's key, or is a half (TFA) ticket."""
+        parts = self._ticket_parts(ticket)
+        if parts is None or parts[1].startswith("!tfa!"):
+            return None
+        plain, userid, signature = parts
+        if not hmac.compare_digest(signature, self._sign(fs, plain)):
+            return None
         return userid
+
+    def is_tfa_ticket(self, fs, ticket):
+        """Whether ``ticket`` is a valid half ticket of some user (PVE answers "No ticket"
+        when one is used for anything but completing the login)."""
+        parts = self._ticket_parts(ticket)
+        if parts is None or not parts[1].startswith("!tfa!"):
+            return False
+        plain, _, signature = parts
+        return any(hmac.compare_digest(signature, self._sign(fs, unquote(plain) + "\0" + userid))
+                   for userid in list(fs.users) + [ROOT])
+
+    def verify_tfa_ticket(self, fs, ticket, userid):
+        """The challenge of ``userid``'s half ticket, or None."""
+        parts = self._ticket_parts(ticket)
+        if parts is None or not parts[1].startswith("!tfa!"):
+            return None
+        plain, data, signature = parts
+        if not hmac.compare_digest(signature, self._sign(fs, unquote(plain) + "\0" + userid)):
+            return None
+        return unquote(data[len("!tfa!"):])
 
     def make_csrf(self, fs, userid):
         plain = "%08X" % int(self.now())
@@ -181,22 +220,52 @@ class AccessControl:
         expire = int(user.get("expire") or 0)
         return not expire or expire > self.now()
 
-    def login(self, fs, username, password, realm=None, otp=None):
-        """Check a password (and TOTP code); return the userid or raise PVE's 401."""
-        userid = username if "@" in username or not realm else "%s@%s" % (username, realm)
+    def _tfa_response_ok(self, user, response):
+        """A second-factor answer as PVE 7+ takes it: ``totp:<code>``. (Recovery keys,
+        WebAuthn and Yubico are not simulated.)"""
+        kind, sep, code = str(response or "").partition(":")
+        if not sep or kind != "totp":
+            return False
+        # One accepted step either side, as PVE's TOTP check allows some clock skew.
+        now = self.now()
+        return code in {totp_code(user["totp"], now + delta) for delta in (-30, 0, 30)}
+
+    def authenticate(self, fs, userid, password, otp=None, tfa_challenge=None):
+        """PVE's create_ticket/authenticate_user: ``(userid, challenge)``, where challenge
+        is None when the login is complete and else the TFA challenge a half ticket
+        carries (the user has TOTP and sent no ``otp``). With ``tfa_challenge`` (a half
+        ticket), ``password`` is the second factor (``totp:<code>``). Every failure is
+        PVE's 401 ``authentication failure``."""
+        failure = ApiError(401, "authentication failure")
         if "@" not in userid:
-            raise ApiError(401, "authentication failure")
+            raise failure
         user = self.user(fs, userid)
-        if not self._user_usable(user) or user.get("password") is None:
+        if not self._user_usable(user):
+            raise failure
+        if tfa_challenge is not None:
+            # "TFA response should be in 'password', not 'otp' when 'tfa-challenge' is set"
+            if otp is not None or self.verify_tfa_ticket(fs, tfa_challenge, userid) is None:
+                raise failure
+            if not user.get("totp") or not self._tfa_response_ok(user, password):
+                raise failure
+            return userid, None
+        if user.get("password") is None or not hmac.compare_digest(str(user["password"]), str(password)):
+            raise failure
+        if not user.get("totp"):
+            return userid, None  # a user without TFA: any otp is ignored
+        if otp is None:
+            return userid, TOTP_CHALLENGE
+        if not self._tfa_response_ok(user, otp):  # a bare code is no valid TFA response
+            raise failure
+        return userid, None
+
+    def login(self, fs, username, password, realm=None, otp=None):
+        """A complete login (password, and ``totp:<code>`` for TOTP users) in one step:
+        the userid, or PVE's 401."""
+        userid = username if "@" in username or not realm else "%s@%s" % (username, realm)
+        userid, challenge = self.authenticate(fs, userid, password, otp=otp)
+        if challenge is not None:
             raise ApiError(401, "authentication failure")
-        if not hmac.compare_digest(str(user["password"]), str(password)):
-            raise ApiError(401, "authentication failure")
-        if user.get("totp"):
-            # One accepted step either side, as PVE's TOTP check allows some clock skew.
-            now = self.now()
-            codes = {totp_code(user["totp"], now + delta) for delta in (-30, 0, 30)}
-            if not otp or otp not in codes:
-                raise ApiError(401, "authentication failure")
         return userid
 
     def token_identity(self, fs, header_value):
@@ -324,14 +393,17 @@ class AccessControl:
             return
         if identity is None:
             raise ApiError(401, "authentication failure")
-        if identity.userid == ROOT and not identity.privsep:
+        # PVE's check_api2_permissions: the user root@pam may do anything; a token's
+        # user name is its token ID ("root@pam!ci"), so root's tokens are not root@pam
+        if identity.userid == ROOT and identity.tokenid is None:
             return
+        if not permissions:
+            # a method without a permission entry is for root@pam only
+            raise ApiError(403, "Permission check failed (user != root@pam)")
         check = permissions.get("check")
         if check is None:
             if user == "all":
                 return
-            if not permissions and identity.userid == ROOT:
-                return  # methods without a permission entry are for root@pam only
             raise ApiError(403, "Permission check failed")
         if not self._check(fs, identity, check, params, raise_error=True):
             raise ApiError(403, "Permission check failed")

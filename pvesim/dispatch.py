@@ -55,24 +55,28 @@ def dispatch(sim, host, method, path, params, identity):
             sim.faults.before_dispatch(host, method, path, template)
         # Like pveproxy: who is asking is settled before the parameters are looked at.
         permissions = info.get("permissions") or {}
-        if permissions.get("user") != "world":
-            if identity is None:
-                raise ApiError(401, "No ticket")
-            if identity.tokenid and not int(info.get("allowtoken", 1)):
-                raise ApiError(401, "API tokens are not allowed to access this API endpoint")
+        if permissions.get("user") != "world" and identity is None:
+            raise ApiError(401, "No ticket")
+        if identity is not None and identity.tokenid and not int(info.get("allowtoken", 1)):
+            # PVE::HTTPServer's raise_perm_exc; the reason phrase is the first line of
+            # "Permission check failed (URI '...' not available ..., need proper ticket.\n)"
+            raise ApiError(403, "Permission check failed (URI '%s' not available with API token, "
+                                "need proper ticket." % path)
 
         raw = dict(params or {})
         raw.update(path_params)  # the path wins over a same-named parameter
-        typed = schema.validate(info, raw)
+        # PVE's order: permissions (on the raw parameters), then the proxy to the target
+        # node, then the target validates the parameters and runs the method.
         if sim.access is not None:
-            sim.access.check_permissions(host.fs, identity, permissions, typed)
+            sim.access.check_permissions(host.fs, identity, permissions, raw)
 
         target = host
         proxyto = info.get("proxyto")
-        if proxyto and typed.get(proxyto) is not None and typed[proxyto] != host.name:
-            target = sim.node_of(host, typed[proxyto])
+        if proxyto and isinstance(raw.get(proxyto), str) and raw[proxyto] != host.name:
+            target = sim.node_of(host, raw[proxyto])
             if not target.online:
                 raise ApiError(*PROXY_ERROR)
+        typed = schema.validate(info, raw)
         request = Request(method=method, template=template, path=path, params=typed, sim=sim,
                           host=target, identity=identity)
         request.extra["received_by"] = host.name

@@ -175,6 +175,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             return None, "No ticket"
         userid = sim.access.verify_ticket(host.fs, ticket)
         if userid is None:
+            if sim.access.is_tfa_ticket(host.fs, ticket):
+                return None, "No ticket"  # a half ticket: the second factor is still missing
             return None, "invalid PVE ticket"
         if method in WRITE_METHODS:
             token = self.headers.get("CSRFPreventionToken")

@@ -124,25 +124,51 @@ def _caps(sim, fs, identity):
 
 @route("POST", "/access/ticket")
 def create_ticket(req):
+    """PVE's create_ticket (pve-access-control API2/AccessControl.pm).
+
+    - ``password`` may be a valid ticket of the user (or of root@pam): it is renewed.
+    - A user with TOTP who sends no ``otp`` gets a half ticket and ``NeedTFA: 1``; the
+      login completes with ``tfa-challenge`` = that ticket and ``password`` =
+      ``totp:<code>`` (what proxmoxer does). ``otp`` = ``totp:<code>`` completes it at once.
+    - With ``path`` and ``privs`` the credentials and privileges are only checked: the
+      answer is ``{"username"}``, no ticket.
+    - Every failure is 401 ``authentication failure``; ``cap`` comes with complete logins,
+      ``clustername`` only for users with Sys.Audit on ``/``.
+    """
     sim, fs, p = req.sim, req.fs, req.params
     username = p["username"]
     if p.get("realm") and "@" not in username:
         username = "%s@%s" % (username, p["realm"])
     password = p["password"]
-    renewed = sim.access.verify_ticket(fs, password) if password.startswith("PVE:") else None
-    if renewed is not None and renewed == username:
-        userid = renewed  # "The secret password. This can also be a valid ticket."
+    tfa_challenge = p.get("tfa-challenge")
+    challenge = None
+    renewed = None
+    if tfa_challenge is None and password.startswith("PVE:"):
+        renewed = sim.access.verify_ticket(fs, password)
+        if sim.access.is_tfa_ticket(fs, password):
+            raise ApiError(401, "authentication failure")  # "incomplete ticket"
+    if renewed is not None and renewed in (username, ROOT) and sim.access.user(fs, username) is not None \
+            and sim.access._user_usable(sim.access.user(fs, username)):
+        userid = username  # "Note: root@pam can create tickets for other users"
     else:
-        userid = sim.access.login(fs, username, password, otp=p.get("otp"))
+        userid, challenge = sim.access.authenticate(fs, username, password, otp=p.get("otp"),
+                                                    tfa_challenge=tfa_challenge)
     identity = Identity(userid=userid)
     if p.get("path") and p.get("privs"):
+        if challenge is not None:
+            raise ApiError(401, "authentication failure")
         privs = [x for x in p["privs"].replace(";", ",").split(",") if x]
         held = sim.access.privileges(fs, identity, p["path"])
-        if not set(privs) <= held:
-            raise ApiError(401, "permission check failed")
-    answer = {"username": userid, "ticket": sim.access.make_ticket(fs, userid),
-              "CSRFPreventionToken": sim.access.make_csrf(fs, userid), "cap": _caps(sim, fs, identity)}
-    if fs.cluster_name:
+        if not privs or not set(privs) <= held:
+            raise ApiError(401, "authentication failure")  # "no permission (path, privs)"
+        answer = {"username": userid}
+    elif challenge is not None:
+        answer = {"username": userid, "ticket": sim.access.make_tfa_ticket(fs, userid, challenge),
+                  "CSRFPreventionToken": sim.access.make_csrf(fs, userid), "NeedTFA": 1}
+    else:
+        answer = {"username": userid, "ticket": sim.access.make_ticket(fs, userid),
+                  "CSRFPreventionToken": sim.access.make_csrf(fs, userid), "cap": _caps(sim, fs, identity)}
+    if fs.cluster_name and "Sys.Audit" in sim.access.privileges(fs, identity, "/"):
         answer["clustername"] = fs.cluster_name
     return answer
 

@@ -96,8 +96,14 @@ def test_vmid_range_and_format(sim):
 
 
 def test_bad_node_name_format(sim):
-    errors = errors_of(sim, "GET", "/nodes/bad_name/tasks")
+    # a method that is not proxied validates {node} like any parameter ...
+    errors = errors_of(sim, "POST", "/nodes/bad_name/wakeonlan")
     assert errors == {"node": "invalid format - value does not look like a valid node name\n"}
+    # ... a proxied one first looks for the node to send it to (PVE::HTTPServer::rest_handler
+    # proxies before the target node validates the parameters)
+    with pytest.raises(ApiError) as info:
+        call(sim, "pve-a", "GET", "/nodes/bad_name/tasks")
+    assert info.value.status == 500
 
 
 def test_repeated_key_for_a_string_is_an_array(sim):
