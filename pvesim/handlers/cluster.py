@@ -474,14 +474,22 @@ def _join(sim, host, params, task):
     # The joiner's own /etc/pve is replaced by the cluster's: its guests, users and
     # tickets signed with its old key are gone; it now reads and writes the shared fs.
     host.fs = cluster_fs
+    # PVE's finish_join deletes the joiner's old /etc/pve database, and its node directory
+    # /etc/pve/nodes/<node> goes with it: a custom certificate (pveproxy-ssl.pem and key)
+    # and the node config (description, wakeonlan, ...) are gone after a join
+    host.custom_cert = None
+    host.node_config = {}
     log("(re)generate node files")
     log("generate new node certificate")
     server = getattr(sim, "server", None)
     if server is not None:
-        # like PVE, the joiner gets a new pve-ssl certificate from the cluster's CA and
-        # pveproxy restarts: its fingerprint changes unless a custom certificate is served
+        # like PVE (updatecerts_and_ssh(1)), the joiner gets a new pve-ssl certificate
+        # from the cluster's CA and pveproxy restarts: its fingerprint changes
         server.issue_certificate(host)
         server.reload_certificate(host)
+    elif host.cert_pem:
+        from pvesim import certs
+        host.fingerprint = certs.fingerprint(host.cert_pem)
     log("merge authorized SSH keys")
     log("generated new node certificate, restart pveproxy and pvedaemon services")
     log("successfully added node '%s' to cluster." % host.name)

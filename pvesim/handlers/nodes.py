@@ -13,6 +13,7 @@ sockets than the key covers (``invalid``, "wrong number of sockets").
 
 import datetime
 import hashlib
+import ipaddress
 import math
 import re
 import threading
@@ -283,10 +284,31 @@ def node_hosts_get(req):
     return {"data": text, "digest": _sha1(text)}
 
 
+def _check_hosts_text(text):
+    """PVE::INotify::write_etc_hosts: every line that is no comment or blank must be an IP
+    address and host names (split on whitespace as Perl does: leading blanks make an empty
+    first field, so such a line has an invalid IP)."""
+    for line in text.split("\n"):
+        if re.match(r"^\s*#", line) or re.match(r"^\s*$", line):
+            continue
+        fields = re.split(r"\s+", line)
+        while fields and fields[-1] == "":
+            fields.pop()
+        address, names = fields[0], fields[1:]
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ApiError.param({"data": "Invalid IP '%s'" % address}) from None
+        for name in names:
+            if not re.fullmatch(r"[.\-a-zA-Z0-9]+", name):
+                raise ApiError.param({"data": "Invalid Hostname '%s'" % name})
+
+
 @route("POST", "/nodes/{node}/hosts")
 def node_hosts_set(req):
     host = target(req)
     assert_if_modified(req.params.get("digest"), _sha1(_hosts_text(host)))
+    _check_hosts_text(req.params["data"])
     host.hosts_text = req.params["data"]
     return None
 
@@ -377,6 +399,7 @@ def _check_key(host, key):
     elif hexpart.endswith("0ff"):
         info.update(status="expired", message="subscription expired")
     elif sockets < _sockets(host):
+        # only reachable on re-checks (POST), PUT refuses such a key before this
         info.update(status="invalid", message="wrong number of sockets (%d < %d)" % (sockets, _sockets(host)))
     else:
         regdate = time.strftime("%Y-%m-%d 00:00:00", time.gmtime(now - 86400 * 30))
@@ -389,16 +412,18 @@ def _check_key(host, key):
 @route("GET", "/nodes/{node}/subscription")
 def node_subscription_get(req):
     host = target(req)
+    # PVE's Subscription.pm: every user may read the status; all the rest (key, level,
+    # server ID, ...) needs Sys.Audit on the node
+    audit = req.sim.access is None or req.identity is None or req.has_priv("/nodes/%s" % host.name, "Sys.Audit")
     if not host.subscription:
-        info = {"status": "notfound", "message": "There is no subscription key", "serverid": _server_id(host),
-                "sockets": _sockets(host), "url": SHOP_URL}
-    else:
-        info = dict(host.subscription)
-    # every user may read the status; key and server ID need Sys.Audit on the node (as PVE)
-    if req.sim.access is not None and req.identity is not None \
-            and not req.has_priv("/nodes/%s" % host.name, "Sys.Audit"):
-        info.pop("key", None)
-        info.pop("serverid", None)
+        info = {"status": "notfound", "message": "There is no subscription key", "url": SHOP_URL}
+        if audit:
+            info["serverid"] = _server_id(host)
+        return info
+    if not audit:
+        return {"status": host.subscription["status"], "message": host.subscription.get("message"), "url": SHOP_URL}
+    info = dict(host.subscription)
+    info.update(serverid=_server_id(host), sockets=_sockets(host), url=SHOP_URL)
     return info
 
 
@@ -406,8 +431,12 @@ def node_subscription_get(req):
 def node_subscription_set(req):
     host = target(req)
     key = req.params["key"].strip()
-    if not _KEY_RE.match(key):
+    match = _KEY_RE.match(key)
+    if not match:
         raise ApiError(500, "Wrong subscription key format")
+    # check_key before anything is written: a key for fewer sockets is refused outright
+    if int(match.group(1)) < _sockets(host):
+        raise ApiError(500, "wrong number of sockets (%s < %d)" % (match.group(1), _sockets(host)))
     host.subscription = _check_key(host, key)
     return None
 
@@ -562,7 +591,8 @@ def node_certificates_upload(req):
     try:
         info = cert_info(certs, "pveproxy-ssl.pem")
     except ValueError:
-        raise ApiError(500, "unable to read certificate from '/etc/pve/nodes/%s/pveproxy-ssl.pem'" % host.name)
+        raise ApiError(500, "Setting certificate files failed - unable to read certificate from "
+                            "'/etc/pve/nodes/%s/pveproxy-ssl.pem'" % host.name)
     if not _key_matches(certs, key):
         raise ApiError(500, "Failed to validate private key and certificate")
     host.custom_cert = {"cert_pem": certs, "key_pem": key, "fingerprint": info["fingerprint"]}

@@ -61,3 +61,91 @@ def test_root_ticket_renews_into_a_ticket_for_another_user():
                 )["username"] == "alice@pve"
     assert api_error(call, sim, "pve-a", "POST", "/access/ticket", username="bob@pve", password=alice_ticket,
                      ).status == 401
+
+
+# --- POST /nodes/{node}/hosts (pve-common PVE/INotify.pm write_etc_hosts) -------------
+
+def test_hosts_lines_must_be_an_ip_and_host_names():
+    sim = make_sim(core_scenario())
+    text = call(sim, "pve-a", "GET", "/nodes/pve-a/hosts")["data"]
+    for line, error in (("10.0.0.300 bad", "Invalid IP '10.0.0.300'"),
+                        ("10.0.0.9 good under_score", "Invalid Hostname 'under_score'"),
+                        ("10.0.0.9 host # comment", "Invalid Hostname '#'"),
+                        ("  10.0.0.9 indented", "Invalid IP ''")):
+        err = api_error(call, sim, "pve-a", "POST", "/nodes/pve-a/hosts", data=text + line + "\n")
+        assert (err.status, err.errors) == (400, {"data": error}), line
+    # comments, blank lines and IPv6 are fine
+    good = text + "# our hosts\n\n10.0.0.9 pve-z.example.com pve-z\nfd00::9 pve-z6\n"
+    call(sim, "pve-a", "POST", "/nodes/pve-a/hosts", data=good)
+    assert call(sim, "pve-a", "GET", "/nodes/pve-a/hosts")["data"] == good
+
+
+# --- subscription (pve-manager PVE/API2/Subscription.pm) -------------------------------
+
+def test_subscription_answers_without_a_key_and_without_sys_audit():
+    sim = make_sim(core_scenario())
+    root = call(sim, "pve-a", "GET", "/nodes/pve-a/subscription")
+    assert set(root) == {"status", "message", "url", "serverid"} and root["status"] == "notfound"
+    bob = Identity("bob@pve")  # no Sys.Audit on /nodes/pve-a (his group's ACL does not propagate)
+    assert set(call(sim, "pve-a", "GET", "/nodes/pve-a/subscription", identity=bob)) == {"status", "message", "url"}
+    call(sim, "pve-a", "PUT", "/nodes/pve-a/subscription", key="pve1c-0123456789")
+    info = call(sim, "pve-a", "GET", "/nodes/pve-a/subscription")
+    assert info["key"] == "pve1c-0123456789" and info["level"] == "c"  # the key is in the answer
+    assert call(sim, "pve-a", "GET", "/nodes/pve-a/subscription", identity=bob) == {
+        "status": "active", "message": info.get("message"), "url": info["url"]}
+
+
+# --- a join (pve-cluster PVE/Cluster/Setup.pm finish_join, PVE/Cluster.pm
+#     get_node_fingerprint, PVE/API2/ClusterConfig.pm join_info) -----------------------
+
+def _served_fingerprint(pve, node):
+    import ssl
+
+    from pvesim import certs
+
+    address, port = pve.host(node)
+    return certs.fingerprint(ssl.get_server_certificate((address, port)))
+
+
+def test_join_drops_the_joiners_node_files_and_join_info_matches_served_certificates():
+    scenario = {"name": "three", "cluster_name": None,
+                "resources": [{"type": "node", "node": n, "status": "online", "maxcpu": 2, "maxmem": 4 * 1024 ** 3}
+                              for n in ("pve-a", "pve-b", "pve-c")]}
+    with running(scenario) as pve:
+        # pve-b serves a custom certificate and has a node config before it joins
+        b = pve.client("pve-b")
+        cert_pem, key_pem = pve.server.ca.issue("custom-b", pve.host("pve-b")[0])
+        b.nodes("pve-b").certificates.custom.post(certificates=cert_pem, key=key_pem, restart=1)
+        b.nodes("pve-b").config.put(description="rack 4", wakeonlan="aa:bb:cc:dd:ee:02")
+        custom_fp = _served_fingerprint(pve, "pve-b")
+        assert [c["filename"] for c in b.nodes("pve-b").certificates.info.get()][-1] == "pveproxy-ssl.pem"
+
+        a = pve.client("pve-a")
+        assert task_https(a, "pve-a", a.cluster.config.post(clustername="lab"))["exitstatus"] == "OK"
+        info = a.cluster.config.join.get()
+        upid = b.cluster.config.join.post(hostname=pve.host("pve-a")[0], fingerprint=info["nodelist"][0]["pve_fp"],
+                                          password=pve.password)
+        assert task_https(pve.client("pve-b"), "pve-b", upid)["exitstatus"] == "OK"
+
+        b = pve.client("pve-b")
+        files = [c["filename"] for c in b.nodes("pve-b").certificates.info.get()]
+        assert files == ["pve-root-ca.pem", "pve-ssl.pem"]  # the custom certificate is gone
+        assert "description" not in b.nodes("pve-b").config.get()  # and the node config
+        served = _served_fingerprint(pve, "pve-b")
+        assert served != custom_fp
+        # every pve_fp of the join info is the certificate that node really serves
+        for entry in a.cluster.config.join.get()["nodelist"]:
+            assert entry["pve_fp"] == _served_fingerprint(pve, entry["name"]), entry["name"]
+        pve_ssl = next(c for c in b.nodes("pve-b").certificates.info.get() if c["filename"] == "pve-ssl.pem")
+        assert pve_ssl["fingerprint"] == served and pve_ssl["issuer"].endswith("CN=pvesim Root CA")
+
+
+def task_https(api, node, upid, timeout=5.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status = api.nodes(node).tasks(upid).status.get()
+        if status["status"] == "stopped" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
