@@ -1,19 +1,15 @@
 """Fidelity checks of the calls the cluster, cluster_join_info and node modules make, each
 against what PVE 9's own source does (the source file is named in each test)."""
 
-import pytest
-import requests
+import ssl
+import time
 
-from pvesim.errors import ApiError
+from pvesim import certs
 from pvesim.routing import Identity
 from pvesim.testing import call, make_sim, running
 
 from conftest import core_scenario
-from helpers import api_error, cluster, issue_certificates, task
-
-
-def url(pve, node, path):
-    return pve.urls[node] + "/api2/json" + path
+from helpers import api_error
 
 
 # --- permissions (pve-access-control RPCEnvironment.pm check_api2_permissions,
@@ -99,10 +95,6 @@ def test_subscription_answers_without_a_key_and_without_sys_audit():
 #     get_node_fingerprint, PVE/API2/ClusterConfig.pm join_info) -----------------------
 
 def _served_fingerprint(pve, node):
-    import ssl
-
-    from pvesim import certs
-
     address, port = pve.host(node)
     return certs.fingerprint(ssl.get_server_certificate((address, port)))
 
@@ -141,8 +133,6 @@ def test_join_drops_the_joiners_node_files_and_join_info_matches_served_certific
 
 
 def task_https(api, node, upid, timeout=5.0):
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         status = api.nodes(node).tasks(upid).status.get()
