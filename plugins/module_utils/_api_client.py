@@ -154,6 +154,14 @@ class ProxmoxClient:
                 raise ProxmoxError(
                     "authentication failed for %s at %s:%s: check api_user, api_password/api_otp or the API token"
                     % (self.auth_description, self.host, self.port), status=401)
+            except ValueError:
+                # proxmoxer reads the answer to the one-time-password step as JSON; PVE refuses
+                # a wrong or missing code with an empty 401.
+                raise ProxmoxError(
+                    "authentication failed for %s at %s:%s: the user has two-factor authentication and %s"
+                    % (self.auth_description, self.host, self.port,
+                       "the one-time password in api_otp was not accepted" if self._otp else "api_otp is not set"),
+                    status=401)
             except requests.exceptions.SSLError as err:
                 raise self._tls_error(err)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:

@@ -35,6 +35,8 @@ class Reply:
     def payload(self):
         if self.body is not None:
             return self.body
+        if self.status == 401:
+            return b""  # PVE's 401 answers carry no body
         document = {"data": self.data}
         if self.errors is not None:
             document["errors"] = self.errors

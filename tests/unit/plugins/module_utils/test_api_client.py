@@ -84,6 +84,20 @@ def test_ticket_with_otp(make_server, ca_path, sleeps):
     assert read.cookies["PVEAuthCookie"] in pve.tickets
 
 
+@pytest.mark.parametrize("otp", ["654321", None])
+def test_wrong_or_missing_otp_is_an_authentication_failure(make_server, ca_path, sleeps, otp):
+    pve = make_server(tfa={"root@pam": "123456"})
+    client = password_client(pve, ca_path, sleeps, otp=otp)
+
+    with pytest.raises(ProxmoxError) as caught:
+        client.get("/nodes")
+
+    assert caught.value.status == 401
+    assert "api_otp" in str(caught.value) and "root@pam" in str(caught.value)
+    assert "654321" not in str(caught.value)
+    assert len(pve.calls("POST", "/access/ticket")) == 2 and not pve.calls("GET", "/nodes")
+
+
 def test_expired_ticket_renewed_once_and_call_repeated(pve, ca_path, sleeps):
     pve.route("GET", "/nodes", Reply(data=NODES))
     pve.route("PUT", "/pools/p1", Reply(data=None))
