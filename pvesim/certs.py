@@ -28,7 +28,12 @@ def fingerprint(cert_pem):
 class CertificateAuthority:
     """The pvesim CA (what PVE calls the cluster's pve-root-ca)."""
 
-    def __init__(self):
+    def __init__(self, cert_pem=None, key_pem=None):
+        if cert_pem and key_pem:
+            # an existing CA (a loaded state file): the hosts' certificates stay valid
+            self.cert = x509.load_pem_x509_certificate(cert_pem.encode())
+            self.key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+            return
         # EC keys: generating them is fast, which matters with many hosts and tests.
         self.key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -52,6 +57,10 @@ class CertificateAuthority:
     @property
     def cert_pem(self):
         return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    @property
+    def key_pem(self):
+        return _pem_key(self.key)
 
     def issue(self, node, address):
         """``(cert_pem, key_pem)`` for a host: SAN holds its IP address and node name."""

@@ -257,7 +257,11 @@ class SimServer:
         self.state_dir = str(state_dir)
         os.makedirs(self.state_dir, exist_ok=True)
         attach_services(sim)
-        self.ca = certs.CertificateAuthority()
+        # the simulator's CA when it has one (a loaded state file, a restarted server), so the
+        # hosts' certificates and fingerprints stay what they were
+        if getattr(sim, "ca", None) is None:
+            sim.ca = certs.CertificateAuthority()
+        self.ca = sim.ca
         self.ca_path = os.path.join(self.state_dir, "ca.pem")
         with open(self.ca_path, "w", encoding="utf-8") as handle:
             handle.write(self.ca.cert_pem)
