@@ -2,7 +2,12 @@
 
     python -m pvesim --scenario FILE --state-dir DIR [--time-scale X]
                      [--address-base 127.0.0.2] [--port 8006] [--cluster-name NAME]
-                     [--control-port N] [--faults FILE]
+                     [--control-port N] [--faults FILE] [--save-state FILE]
+    python -m pvesim --load-state FILE --state-dir DIR [--time-scale X] [--save-state FILE] ...
+
+``--load-state`` serves a world saved by ``--save-state`` (or ``POST /state/save`` on the
+control channel): same addresses, certificates, users, guests and tasks.  ``--save-state``
+writes the state when SIGTERM or SIGINT stops pvesim (atomically: temp file + rename).
 
 Once every host answers it writes, in DIR: ``hosts.json`` (``[{"node", "url",
 "fingerprint"}]``), ``ca.pem``, ``credentials.json`` (``{"user", "password"}``),
@@ -33,7 +38,8 @@ def _write_json(path, value):
 class ControlHandler(BaseHTTPRequestHandler):
     """Plain HTTP on 127.0.0.1: ``GET /stats``, ``POST /stats/reset``, ``GET /faults``,
     ``POST /faults`` (JSON body: one fault action or a list, see pvesim.faults),
-    ``GET /hosts``."""
+    ``GET /hosts``, ``POST /state/save`` (JSON body ``{"path": ...}`` optional, default the
+    ``--save-state`` file)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -68,6 +74,22 @@ class ControlHandler(BaseHTTPRequestHandler):
                 sim.stats.reset()
             elif self.path == "/faults":
                 sim.faults.apply(json.loads(body or b"[]"))
+            elif self.path == "/state/save":
+                request = json.loads(body or b"{}")
+                if not isinstance(request, dict):
+                    raise ValueError("the body is a JSON object: {\"path\": FILE}")
+                path = request.get("path") or self.server.save_path
+                if not path:
+                    raise ValueError("no path: give {\"path\": FILE} or start pvesim with --save-state FILE")
+                from pvesim import state_file
+
+                try:
+                    written = state_file.save(sim, path)
+                except (OSError, TypeError) as err:
+                    self._answer(500, {"error": "saving the state failed: %s" % err})
+                    return
+                self._answer(200, {"ok": True, "path": os.path.abspath(written)})
+                return
             else:
                 self._answer(404, {"error": "unknown control path"})
                 return
@@ -79,18 +101,31 @@ class ControlHandler(BaseHTTPRequestHandler):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m pvesim", description="Proxmox VE API simulator")
-    parser.add_argument("--scenario", required=True, help="scenario JSON file (shared/scenarios/FORMAT.md), or a name in pvesim/scenarios")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--scenario", help="scenario JSON file (shared/scenarios/FORMAT.md), or a name in pvesim/scenarios")
+    source.add_argument("--load-state", metavar="FILE",
+                        help="serve a world saved with --save-state (instead of --scenario)")
+    parser.add_argument("--save-state", metavar="FILE",
+                        help="write the whole simulated world to FILE when stopped by SIGTERM/SIGINT")
     parser.add_argument("--state-dir", required=True, help="where hosts.json, ca.pem, credentials.json go")
-    parser.add_argument("--time-scale", type=float, default=0.0,
-                        help="real seconds per simulated second of task time (0: tasks finish at once)")
-    parser.add_argument("--address-base", default="127.0.0.2", help="loopback address of the first host")
-    parser.add_argument("--port", type=int, default=8006)
+    parser.add_argument("--time-scale", type=float, default=None,
+                        help="real seconds per simulated second of task time (0, the default: tasks finish at once;"
+                             " with --load-state: the saved one)")
+    parser.add_argument("--address-base", default=None, help="loopback address of the first host (default 127.0.0.2)")
+    parser.add_argument("--port", type=int, default=None, help="port of every host (default 8006)")
     parser.add_argument("--cluster-name", default=None, help="override the scenario's cluster_name")
     parser.add_argument("--control-port", type=int, default=0, help="control channel port on 127.0.0.1 (0: any)")
     parser.add_argument("--faults", default=os.environ.get("PVESIM_FAULTS_FILE"),
                         help="JSON file of fault actions applied at start")
     parser.add_argument("--verbose", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.load_state:
+        given = [flag for flag, value in (("--address-base", args.address_base), ("--port", args.port),
+                                          ("--cluster-name", args.cluster_name)) if value is not None]
+        if given:  # the saved certificates name the saved addresses; corosync names the saved cluster
+            parser.error("%s cannot be used with --load-state (a saved world keeps its addresses, "
+                         "port and cluster name)" % ", ".join(given))
+    return args
 
 
 def main(argv=None):
@@ -103,8 +138,17 @@ def main(argv=None):
     for stale in ("hosts.json", "control.json"):  # a waiting client must not read a previous run's files
         if os.path.exists(os.path.join(args.state_dir, stale)):
             os.remove(os.path.join(args.state_dir, stale))
-    sim = make_sim(args.scenario, time_scale=args.time_scale, address_base=args.address_base, port=args.port,
-                   cluster_name=args.cluster_name)
+    if args.load_state:
+        from pvesim import state_file
+
+        try:
+            sim = state_file.load(args.load_state, time_scale=args.time_scale)
+        except (OSError, state_file.StateFileError) as err:
+            print("pvesim: cannot load state: %s" % err, file=sys.stderr)
+            return 2
+    else:
+        sim = make_sim(args.scenario, time_scale=args.time_scale or 0.0, address_base=args.address_base or "127.0.0.2",
+                       port=args.port or 8006, cluster_name=args.cluster_name)
     if args.faults:
         with open(args.faults, encoding="utf-8") as handle:
             sim.faults.apply(json.load(handle))
@@ -125,6 +169,7 @@ def main(argv=None):
     control = ThreadingHTTPServer(("127.0.0.1", args.control_port), ControlHandler)
     control.daemon_threads = True
     control.sim, control.hosts_doc = sim, hosts_doc
+    control.save_path = args.save_state
     threading.Thread(target=control.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
 
     stats_path = os.path.join(args.state_dir, "stats.json")
@@ -135,6 +180,7 @@ def main(argv=None):
     _write_json(os.path.join(args.state_dir, "hosts.json"), hosts_doc())
 
     written = sim.stats.generation
+    code = 0
     try:
         while not stop.wait(1.0):
             if sim.stats.generation != written:
@@ -145,7 +191,15 @@ def main(argv=None):
         control.server_close()
         server.stop()
         sim.stats.dump(stats_path)
-    return 0
+        if args.save_state:
+            from pvesim import state_file
+
+            try:
+                state_file.save(sim, args.save_state)
+            except (OSError, TypeError) as err:
+                print("pvesim: saving the state to %s failed: %s" % (args.save_state, err), file=sys.stderr)
+                code = 1
+    return code
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
     call(sim, "pve1", "GET", "/nodes/pve1/status")  # in-process, as root@pam
 
 ``pvesim_fixture(scenario, scope="module")`` turns the same into a pytest fixture.
+``pve.save_state(path)`` saves the served world; ``running(load_state=path)`` serves it again.
 """
 
 import contextlib
@@ -98,6 +99,12 @@ class Running:
     state_dir: str
     urls: dict = field(default_factory=dict)  # node -> "https://address:port"
 
+    def save_state(self, path):
+        """Write the whole simulated world to ``path`` (see :mod:`pvesim.state_file`)."""
+        from pvesim import state_file
+
+        return state_file.save(self.sim, path)
+
     def host(self, node):
         """``(address, port)`` of a node's endpoint."""
         h = self.sim.hosts[node]
@@ -121,14 +128,28 @@ class Running:
 
 
 @contextlib.contextmanager
-def running(scenario, time_scale=0.0, address_base=None, port=8006, state_dir=None, cluster_name=None):
-    """Serve a scenario over HTTPS for the duration of the ``with`` block."""
+def running(scenario=None, time_scale=None, address_base=None, port=8006, state_dir=None, cluster_name=None,
+            load_state=None):
+    """Serve a scenario over HTTPS for the duration of the ``with`` block.
+
+    With ``load_state`` (a file written by :func:`pvesim.state_file.save` or
+    ``Running.save_state``) instead of a scenario, the saved world is served: same
+    addresses, certificates, users, guests, tasks; ``time_scale`` replaces the saved one
+    when given."""
+    from pvesim import state_file
     from pvesim.server import SimServer
 
-    data = _load(scenario)
-    count = sum(1 for r in data.get("resources", []) if r.get("type") == "node")
-    base = address_base or free_address_base(max(count, 1), port)
-    sim = make_sim(data, time_scale=time_scale, address_base=base, port=port, cluster_name=cluster_name)
+    if (scenario is None) == (load_state is None):
+        raise TypeError("running() takes a scenario or load_state, not both")
+    if load_state is not None:
+        if address_base is not None or cluster_name is not None:
+            raise TypeError("a loaded state keeps its addresses and cluster names")
+        sim = state_file.load(load_state, time_scale=time_scale)
+    else:
+        data = _load(scenario)
+        count = sum(1 for r in data.get("resources", []) if r.get("type") == "node")
+        base = address_base or free_address_base(max(count, 1), port)
+        sim = make_sim(data, time_scale=time_scale or 0.0, address_base=base, port=port, cluster_name=cluster_name)
     server = SimServer(sim, state_dir=state_dir)
     server.start()
     try:
