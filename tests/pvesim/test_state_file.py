@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from types import SimpleNamespace
 
@@ -361,6 +362,9 @@ def test_cli_saves_on_sigterm_and_loads_the_state(tmp_path):
         reply = json.load(urllib.request.urlopen(request, timeout=5))
         assert reply == {"ok": True, "path": str(tmp_path / "now.json")}
         assert json.loads((tmp_path / "now.json").read_text())["format"] == "pvesim-state"
+        # without a path: the --save-state file
+        request = urllib.request.Request(control + "/state/save", method="POST")
+        assert json.load(urllib.request.urlopen(request, timeout=5))["path"] == str(saved)
     finally:
         _stop(proc)
     assert json.loads(saved.read_text())["version"] == 1
@@ -374,6 +378,12 @@ def test_cli_saves_on_sigterm_and_loads_the_state(tmp_path):
         dns = session.get(url + "/api2/json/nodes/pve-a/dns", verify=ca, timeout=5).json()["data"]
         assert (dns["search"], dns["dns1"]) == ("saved.example", "192.0.2.53")
         assert "dns2" not in dns
+        # started without --save-state: a save needs a path
+        control = json.loads((second / "control.json").read_text())["url"]
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(urllib.request.Request(control + "/state/save", method="POST"), timeout=5)
+        assert info.value.code == 400
+        assert "start pvesim with --save-state" in json.load(info.value)["error"]
     finally:
         _stop(proc)
     assert (first / "ca.pem").read_text() == (second / "ca.pem").read_text()
