@@ -215,6 +215,9 @@ class HostServer(ThreadingHTTPServer):
             request.close()  # an offline host: connection closed without an answer
             return
         try:
+            # headers and body go out as separate writes: without NODELAY, Nagle's algorithm
+            # holds the body until the client's delayed ACK, about 40 ms per request
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             request = self.ssl_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
             request.close()
