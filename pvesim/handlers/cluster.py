@@ -20,6 +20,7 @@ import time
 from pvesim.errors import ApiError
 from pvesim.model import ClusterFS
 from pvesim.routing import route
+from pvesim.scenario import scenario_key
 
 CLUSTER_CONF = "/etc/pve/corosync.conf"
 AUTHKEY = "/etc/corosync/authkey"
@@ -392,9 +393,32 @@ def config_join(req):
     return sim.start_task(host, "clusterjoin", "", user, JOIN_SECONDS, finish)
 
 
+@scenario_key("node_addresses")
+def load_node_addresses(sim, value):
+    """Scenario ``node_addresses``: ``{node: ["10.10.0.1", ...]}``, further IP addresses of a host
+    (its corosync networks, say) besides the loopback address its API listens on.
+
+    A join takes them as the host's own link addresses, and PVE on one host reaches another's API
+    on them (``hostname`` of a join). Only the simulated hosts route them: clients still connect
+    to the loopback address.
+    """
+    for name, addresses in value.items():
+        if name not in sim.hosts:
+            raise ValueError("node_addresses: no node %r in the scenario" % name)
+        bad = [address for address in addresses if not _is_ip(address)]
+        if bad:
+            raise ValueError("node_addresses: %s of %s is not an IP address" % (", ".join(bad), name))
+        sim.hosts[name].extra["addresses"] = list(addresses)
+
+
+def local_addresses(host):
+    """Every IP address of ``host``: the one its API listens on, then its scenario ``node_addresses``."""
+    return [host.address] + list(host.extra.get("addresses") or [])
+
+
 def _find_peer(sim, hostname):
     for other in sim.hosts.values():
-        if hostname in (other.name, other.address):
+        if hostname == other.name or hostname in local_addresses(other):
             return other
     return None
 
@@ -420,7 +444,7 @@ def _join(sim, host, params, task):
             addr = host.address
         if not _is_ip(addr):
             errors.append("link%d: cannot use '%s': hostname lookup '%s' failed - failed to get address info for: %s: Name or service not known" % (number, addr, addr, addr))
-        elif addr != host.address:
+        elif addr not in local_addresses(host):
             errors.append("link%d: cannot use IP '%s', not found on local node!" % (number, addr))
     if errors:
         log("detected the following error(s):")

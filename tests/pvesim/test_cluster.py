@@ -281,3 +281,26 @@ def test_non_root_cannot_create():
     err = api_error(call, sim, "pve-b", "POST", "/cluster/config", identity=Identity(userid="alice@pve"),
                     clustername="lab")
     assert err.status == 403
+
+
+def test_node_addresses_are_link_addresses_and_join_targets():
+    """Scenario ``node_addresses``: a host's further IPs serve as its link addresses and as a join's hostname."""
+    import json
+
+    from pvesim import scenario
+
+    with open(scenario.find("example-standalone-3.json"), encoding="utf-8") as handle:
+        data = json.load(handle)
+    data["node_addresses"] = {"pve-b": ["10.10.0.2", "10.20.0.2"], "pve-c": ["10.10.0.3", "10.20.0.3"]}
+    sim = issue_certificates(make_sim(data))
+    _create(sim, link0="10.10.0.2", link1="10.20.0.2")
+    b = sim.hosts["pve-b"]
+    upid = call(sim, "pve-c", "POST", "/cluster/config/join", hostname="10.10.0.2", fingerprint=b.fingerprint,
+                password=sim.root_password, link0="10.10.0.3", link1="10.20.0.3")
+    assert _task(sim, "pve-c", upid).exitstatus == "OK"
+    assert b.fs.corosync_nodes["pve-c"]["ring1_addr"] == "10.20.0.3"
+    # an address of another host is still not local
+    task = _join(sim, "pve-a", link0="10.10.0.3")
+    assert "* link0: cannot use IP '10.10.0.3', not found on local node!" in task.lines
+    with pytest.raises(ValueError, match="no node 'pve-x'"):
+        make_sim(dict(data, node_addresses={"pve-x": ["10.0.0.1"]}))
