@@ -154,13 +154,26 @@ EXAMPLES = r"""
       join_info: "{{ prod_join.join_info }}"
       password: "{{ root_password }}"
 
-- name: Join a host through a member, the fingerprint read from that member
+# A host joining a cluster with two links gives its address on each of them.
+- name: Join the third host through the first one's address on the cluster network
   proxops.proxmox.cluster:
     api_host: pve-c.example.com
     api_password: "{{ root_password }}"
+    cluster_name: prod
+    links:
+      - address: 10.10.0.3
+      - address: 10.20.0.3
     join:
-      master_host: 10.10.0.1
+      master_host: 10.10.0.1  # pve-a as pve-c reaches it; its fingerprint comes from the join information
+      join_info: "{{ prod_join.join_info }}"
       password: "{{ root_password }}"
+
+- name: Shut down a node that leaves the cluster for good
+  proxops.proxmox.node:
+    api_host: pve-a.example.com
+    api_password: "{{ root_password }}"
+    node: pve-c
+    power_state: shutdown
 
 - name: Remove a node that has been shut down for good
   proxops.proxmox.cluster:
@@ -233,7 +246,7 @@ cluster:
     version: 3
     local_node: pve-a
     nodes:
-      - {name: pve-a, nodeid: 1, online: true, local: true, ip: 10.10.0.1, links: [10.10.0.1], votes: 1}
+      - {name: pve-a, nodeid: 1, online: true, local: true, ip: 10.10.0.1, links: [10.10.0.1, 10.20.0.1], votes: 1}
 """
 
 from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxClient, ProxmoxError

@@ -41,6 +41,8 @@ EXAMPLES = r"""
     api_password: "{{ root_password }}"
   register: prod_join
 
+# On a cluster with more than one corosync link, also give the host's links
+# (see the examples of proxops.proxmox.cluster).
 - name: Join another host with it
   proxops.proxmox.cluster:
     api_host: pve-b.example.com
