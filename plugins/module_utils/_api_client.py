@@ -123,6 +123,7 @@ class ProxmoxClient:
         self.max_backoff = max_backoff
         self._sleep = sleep
         self._api = None
+        self.warnings = []  # warnings of tasks that ended with "WARNINGS: N"
 
     @property
     def auth_description(self):
@@ -155,10 +156,11 @@ class ProxmoxClient:
                     "authentication failed for %s at %s:%s: check api_user, api_password/api_otp or the API token"
                     % (self.auth_description, self.host, self.port), status=401)
             except ValueError:
-                # proxmoxer reads the answer to the one-time-password step as JSON; PVE refuses
-                # a wrong or missing code with an empty 401.
+                # proxmoxer reads the login answers as JSON. PVE refuses a wrong or missing
+                # one-time password with an empty 401; a proxy may answer with a page.
                 raise ProxmoxError(
-                    "authentication failed for %s at %s:%s: the user has two-factor authentication and %s"
+                    "authentication failed for %s at %s:%s: the login answer was not the API's JSON; for a user "
+                    "with two-factor authentication this means %s"
                     % (self.auth_description, self.host, self.port,
                        "the one-time password in api_otp was not accepted" if self._otp else "api_otp is not set"),
                     status=401)
@@ -194,6 +196,8 @@ class ProxmoxClient:
         """Call ``method`` on ``path`` (e.g. ``/nodes/pve1/dns``) and return its ``data``.
 
         ``method`` and ``path`` are positional only: PVE has parameters of those names.
+        ``idempotent=False`` marks a PUT or DELETE that must not be sent twice (one with a
+        ``digest``, one that removes something); a POST is never idempotent unless said so.
         """
         method = method.upper()
         if idempotent is None:
@@ -207,21 +211,18 @@ class ProxmoxClient:
                 if method in ("GET", "DELETE"):
                     return resource._request(method, params=dict(params))
                 return resource._request(method, data=dict(params))
-            except ResourceException as err:
-                if err.status_code == 401 and not renewed and not self._token_id:
-                    renewed = True  # the ticket expired: log in again once; nothing ran
+            except (ResourceException, AuthenticationError) as err:
+                # proxmoxer renews an old ticket by itself and reports a refusal as AuthenticationError
+                status = err.status_code if isinstance(err, ResourceException) else 401
+                if status == 401 and not renewed and not self._token_id:
+                    renewed = True  # the ticket expired or its key changed: log in again once; nothing ran
                     self._api = None
                     continue
-                if idempotent and err.status_code in RETRY_STATUSES and attempt < self.retries:
+                if idempotent and status in RETRY_STATUSES and attempt < self.retries:
                     self._pause(attempt)
                     attempt += 1
                     continue
-                errors = err.errors if isinstance(err.errors, dict) else None
-                if errors and isinstance(errors.get("errors"), bytes):
-                    errors = None  # proxmoxer's stand-in for a body that is not JSON (a proxy's page, nothing)
-                raise ProxmoxError(err.content or err.status_message or "HTTP %s" % err.status_code,
-                                   status=err.status_code, errors=errors, method=method, path=path,
-                                   transient=err.status_code in RETRY_STATUSES)
+                raise self._answer_error(err, method, path)
             except requests.exceptions.SSLError as err:
                 raise self._tls_error(err)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
@@ -232,6 +233,28 @@ class ProxmoxClient:
                 error = self._connection_error(err)
                 error.method, error.path = method, path
                 raise error
+            except requests.exceptions.RequestException as err:  # an answer cut short
+                if idempotent and attempt < self.retries:
+                    self._pause(attempt)
+                    attempt += 1
+                    continue
+                raise ProxmoxError("the answer of %s:%s broke off: %s" % (self.host, self.port, err),
+                                   method=method, path=path, transient=True)
+            except ValueError:
+                raise ProxmoxError("the answer of %s:%s was not the JSON the Proxmox VE API gives; is api_host/api_port "
+                                   "the API (or a proxy in front of it)?" % (self.host, self.port), method=method, path=path)
+
+    @staticmethod
+    def _answer_error(err, method, path):
+        if isinstance(err, AuthenticationError):
+            return ProxmoxError("authentication failed (the API refused the renewed ticket)", status=401,
+                                method=method, path=path)
+        errors = err.errors if isinstance(err.errors, dict) else None
+        if errors and isinstance(errors.get("errors"), bytes):
+            errors = None  # proxmoxer's stand-in for a body that is not JSON (a proxy's page, nothing)
+        return ProxmoxError(err.content or err.status_message or "HTTP %s" % err.status_code,
+                            status=err.status_code, errors=errors, method=method, path=path,
+                            transient=err.status_code in RETRY_STATUSES)
 
     def get(self, path, /, **params):
         return self.request("GET", path, **params)
@@ -246,13 +269,18 @@ class ProxmoxClient:
         return self.request("DELETE", path, **params)
 
     # --- tasks -----------------------------------------------------------
-    def wait_for_task(self, upid, timeout=600, first_interval=0.1, max_interval=3.0, log_lines=10):
+    def wait_for_task(self, upid, timeout=600, first_interval=0.1, max_interval=3.0, log_lines=10, through_restart=False):
         """Poll a task until it stops; return its final status.
 
-        Raises :class:`ProxmoxError` carrying ``exitstatus`` and the last ``log_lines`` lines of
-        the task log when the task fails, or when it is still running after ``timeout`` seconds.
-        Some tasks restart the API they are polled through (a cluster join restarts pveproxy
-        and replaces the ticket key): polls that fail transiently are repeated until the deadline.
+        A task that ends with ``WARNINGS: N`` succeeded: its warning lines are added to
+        :attr:`warnings`, for the module to pass on.  Raises :class:`ProxmoxError` carrying
+        ``exitstatus`` and the last ``log_lines`` lines of the task log when the task fails,
+        or when it is still running after ``timeout`` seconds.
+
+        Polls that fail transiently (no connection, a proxy error) are repeated until the
+        deadline.  ``through_restart`` repeats every failed poll: for tasks that restart the
+        API they are polled through (a cluster join restarts pmxcfs and pveproxy, replaces the
+        ticket key and the node's certificate).
         """
         node = task_node(upid)
         path = "/nodes/%s/tasks/%s/status" % (node, upid)
@@ -262,7 +290,7 @@ class ProxmoxClient:
             try:
                 status = self.get(path)
             except ProxmoxError as err:
-                if not err.transient or time.monotonic() >= deadline:
+                if not (err.transient or through_restart) or time.monotonic() >= deadline:
                     raise
                 status = {}
             if status.get("status") == "stopped":
@@ -273,26 +301,37 @@ class ProxmoxClient:
             self._sleep(min(interval, max(0.0, deadline - time.monotonic())))
             interval = min(max_interval, interval * 2)
         exitstatus = status.get("exitstatus")
-        if exitstatus != "OK":
-            log = self.task_log_tail(node, upid, log_lines)
-            raise ProxmoxError("task %s failed: %s" % (status.get("type", upid), exitstatus), upid=upid,
-                               exitstatus=exitstatus, log=log)
-        return status
+        if exitstatus == "OK":
+            return status
+        if exitstatus and exitstatus.startswith("WARNINGS"):  # "WARNINGS: 2": done, with warnings logged
+            lines = self.task_log_tail(node, upid, lines=50)
+            self.warnings.extend("task %s: %s" % (status.get("type", upid), line)
+                                 for line in lines if line.startswith("WARN"))
+            return status
+        raise ProxmoxError("task %s failed: %s" % (status.get("type", upid), exitstatus), upid=upid,
+                           exitstatus=exitstatus, log=self.task_log_tail(node, upid, log_lines))
 
-    def task_log_tail(self, node, upid, lines=10):
+    def task_log_tail(self, node, upid, lines=10, window=5000):
         """The last ``lines`` lines of a task's log (best effort: [] when it cannot be read)."""
+        path = "/nodes/%s/tasks/%s/log" % (node, upid)
+        tail, start = [], 0
         try:
-            entries = self.get("/nodes/%s/tasks/%s/log" % (node, upid), start=0, limit=5000)
+            while True:  # PVE gives the log in windows from the start; the end is in the last one
+                entries = self.get(path, start=start, limit=window)
+                tail = (tail + [entry.get("t", "") for entry in entries])[-lines:]
+                if len(entries) < window:
+                    return tail
+                start += len(entries)
         except ProxmoxError:
-            return []
-        return [entry.get("t", "") for entry in entries[-lines:]]
+            return tail
 
-    def run(self, method, path, /, task_timeout=600, **params):
+    def run(self, method, path, /, task_timeout=600, through_restart=False, **params):
         """Call an API method and, when it answers with a task id, wait up to ``task_timeout`` seconds for it.
 
-        (Not ``timeout``: some PVE methods take a parameter of that name.)
+        (Not ``timeout``: some PVE methods take a parameter of that name.)  ``through_restart``
+        as for :meth:`wait_for_task`.
         """
         result = self.request(method, path, **params)
         if isinstance(result, str) and result.startswith("UPID:"):
-            self.wait_for_task(result, timeout=task_timeout)
+            self.wait_for_task(result, timeout=task_timeout, through_restart=through_restart)
         return result

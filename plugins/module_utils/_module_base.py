@@ -116,10 +116,18 @@ class ProxmoxModule:
             instance.validate()
             instance.run()
         except ModuleFailure as failure:
+            instance.pass_on_warnings()
             module.fail_json(**instance.failure_result(failure.msg, **failure.details))
         except ProxmoxError as err:
+            instance.pass_on_warnings()
             module.fail_json(**instance.failure_result(instance.describe_error(err), **instance.error_details(err)))
+        instance.pass_on_warnings()
         module.exit_json(**instance.exit_result())
+
+    def pass_on_warnings(self):
+        """The warnings of tasks that ended with PVE's "WARNINGS: N", as module warnings."""
+        for warning in self.client.warnings:
+            self.module.warn(warning)
 
     def validate(self):
         """Check the options beyond what the argument spec can say, before any request."""
@@ -160,13 +168,23 @@ class ProxmoxModule:
     def _mask(self, key, value):
         return SECRET_MARK if key in self.secret_options and value is not None else value
 
-    def write(self, description, call, *args, **kwargs):
-        """Make one change: skipped in check mode, always marks the result changed."""
-        self.changed = True
+    def write(self, what, call, /, *args, **kwargs):
+        """Make one change, described by ``what`` for the report: in check mode only predicted.
+
+        The result is changed once the call returns; a call that fails leaves it as it was,
+        unless it had started a task (which may have done part of its work before failing).
+        """
         if self.check_mode:
+            self.changed = True
             return None
-        result = call(*args, **kwargs)
-        self.done.append(description)
+        try:
+            result = call(*args, **kwargs)
+        except ProxmoxError as err:
+            if err.upid:
+                self.changed = True
+            raise
+        self.changed = True
+        self.done.append(what)
         return result
 
     def fail(self, msg, **details):

@@ -118,6 +118,19 @@ def test_expired_ticket_renewed_once_and_call_repeated(pve, ca_path, sleeps):
     assert sleeps.delays == []
 
 
+def test_refused_ticket_renewal_inside_proxmoxer_leads_to_a_fresh_login(pve, ca_path, sleeps):
+    """proxmoxer renews tickets older than an hour by itself; a refusal there is an AuthenticationError."""
+    pve.route("GET", "/nodes", Reply(data=NODES))
+    client = password_client(pve, ca_path, sleeps)
+    assert client.get("/nodes") == NODES
+    client.api._backend.auth.birth_time -= 4000  # an old ticket: renewed before the next call
+    pve.fail_logins(Reply(401, "authentication failure"))
+
+    assert client.get("/nodes") == NODES
+    logins = pve.calls("POST", "/access/ticket")
+    assert len(logins) == 3 and logins[2].form["password"] == PASSWORD  # initial, refused renewal, fresh login
+
+
 def test_persistent_401_renews_once_and_fails(pve, ca_path, sleeps):
     pve.route("GET", "/nodes", Reply(data=NODES))
     pve.route("GET", "/cluster/status", Reply(401, "permission check failed"))
@@ -590,6 +603,39 @@ def test_wait_for_task_failure_carries_exitstatus_and_log_tail(pve, ca_path, sle
     assert "qmcreate" in err.message and "storage 'x' does not exist" in err.message
     (log_call,) = pve.calls("GET", LOG_PATH)
     assert log_call.query == {"start": "0", "limit": "5000"}
+
+
+def test_wait_for_task_with_warnings_succeeds_and_keeps_them(pve, ca_path, sleeps):
+    done = {"status": "stopped", "exitstatus": "WARNINGS: 1", "type": "clustercreate", "upid": UPID}
+    log = [{"n": 1, "t": "Writing corosync key"}, {"n": 2, "t": "WARN: no quorum yet"}, {"n": 3, "t": "TASK WARNINGS: 1"}]
+    pve.route("GET", STATUS_PATH, Reply(data=done))
+    pve.route("GET", LOG_PATH, Reply(data=log))
+    client = token_client(pve, ca_path, sleeps)
+
+    assert client.wait_for_task(UPID) == done
+    assert client.warnings == ["task clustercreate: WARN: no quorum yet"]
+
+
+def test_task_log_tail_reads_to_the_end_of_a_long_log(pve, ca_path, sleeps):
+    lines = [{"n": n, "t": "line %d" % n} for n in range(1, 11)]
+    pve.route("GET", LOG_PATH, Reply(data=lines[0:4]), Reply(data=lines[4:8]), Reply(data=lines[8:]))
+    client = token_client(pve, ca_path, sleeps)
+
+    assert client.task_log_tail("pve1", UPID, lines=3, window=4) == ["line 8", "line 9", "line 10"]
+    assert [seen.query["start"] for seen in pve.calls("GET", LOG_PATH)] == ["0", "4", "8"]
+
+
+def test_wait_through_restart_polls_through_any_error(pve, ca_path, sleeps):
+    """While a join restarts pmxcfs, the API answers 500s and refuses even a fresh login for a while."""
+    done = {"status": "stopped", "exitstatus": "OK", "type": "clusterjoin", "upid": UPID}
+    pve.route("GET", STATUS_PATH, Reply(500, "pmxcfs not ready"), Reply(401, "No ticket"), Reply(401, "No ticket"),
+              Reply(data=done))
+    client = password_client(pve, ca_path, sleeps)
+
+    assert client.wait_for_task(UPID, timeout=60, through_restart=True) == done
+    with pytest.raises(ProxmoxError):  # without it, the first 500 ends the wait
+        pve.route("GET", STATUS_PATH, Reply(500, "pmxcfs not ready"), Reply(data=done))
+        client.wait_for_task(UPID, timeout=60)
 
 
 def test_wait_for_task_failure_when_log_unreadable(pve, ca_path, sleeps):

@@ -131,6 +131,23 @@ def test_write_in_check_mode_marks_changed_without_calling():
     assert module.done == []
 
 
+@pytest.mark.parametrize("error, changed", [
+    (ProxmoxError("storage 'x' already defined", status=500), False),  # refused: nothing happened
+    (ProxmoxError("task qmcreate failed: no space", upid="UPID:pve1:1:2:3:qmcreate:100:root@pam:",
+                  exitstatus="no space"), True),  # a task ran and may have done part of its work
+])
+def test_write_that_fails(error, changed):
+    module = StorageModule(fake_module())
+
+    def refuse():
+        raise error
+
+    with pytest.raises(ProxmoxError):
+        module.write("created storage nfs1", refuse)
+    assert module.changed is changed
+    assert module.done == []
+
+
 def test_write_calls_and_records():
     calls = []
     module = StorageModule(fake_module())
@@ -330,7 +347,7 @@ def test_execute_failure_describes_the_error(pve, ca_path, run_module):
     assert result["msg"] == "DNS of node 'pve1': option 'search' value too long"
     assert result["status"] == 400
     assert result["errors"] == {"search": "value too long"}
-    assert result["changed"] is True
+    assert result["changed"] is False  # PVE refused the write: nothing changed
     assert "done" not in result
 
 
@@ -381,3 +398,14 @@ def test_execute_connection_constraints(run_module, monkeypatch, args, message):
 
     assert outcome == "fail"
     assert message in result["msg"]
+
+
+def test_task_warnings_become_module_warnings():
+    warned = []
+    module = StorageModule(fake_module())
+    module.module.warn = warned.append
+    module.client.warnings.append("task clustercreate: WARN: no quorum yet")
+
+    module.pass_on_warnings()
+
+    assert warned == ["task clustercreate: WARN: no quorum yet"]
