@@ -11,6 +11,7 @@ Python API (``sim.faults``)::
     sim.faults.set_offline("pve2"); sim.faults.set_online("pve2")
     sim.faults.expire_tickets()
     sim.faults.lose_quorum("pve1"); sim.faults.restore_quorum("pve1")
+    sim.faults.shop_unreachable(node="pve1", count=1)               # subscription checks fail
     sim.faults.clear()
 
 ``path`` is a shell glob on the API path (``/nodes/*/status``) or a route template
@@ -90,6 +91,16 @@ class Faults:
         for rule in self._take(("fail",), host.name, method, path, template):
             raise ApiError(rule["status"], rule["message"])
 
+    def shop_unreachable(self, node=None, count=None):
+        """Subscription checks of ``node`` (default: every host) cannot reach the Proxmox shop, the
+        next ``count`` times (None: until cleared). PUT .../subscription then fails with 500 after
+        writing the new key with status ``new``, as PVE's does; POST .../subscription fails with 500."""
+        return self._add("shop", "*", None, count, node)
+
+    def shop_down(self, node):
+        """For the subscription handlers: True when a check on ``node`` cannot reach the shop (consumes one)."""
+        return bool(self._take(("shop",), node, None, "*", None))
+
     # --- task, node, ticket and quorum faults -----------------------------------
     def fail_next_task(self, vmid, message="simulated task failure"):
         """The next task started on guest ``vmid`` ends with ``message`` as its exit status."""
@@ -161,12 +172,12 @@ class Faults:
         """Apply one action or a list of them, each a dict with ``action`` and the keyword
         arguments of the method of that name: ``fail_next``, ``add_latency``, ``drop_next``,
         ``fail_next_task``, ``set_offline``, ``set_online``, ``expire_tickets``,
-        ``lose_quorum``, ``restore_quorum``, ``clear``.  Example:
+        ``lose_quorum``, ``restore_quorum``, ``shop_unreachable``, ``clear``.  Example:
         ``{"action": "fail_next", "path": "/version", "status": 595, "message": "No route to host"}``.
         """
         actions = spec if isinstance(spec, list) else [spec]
         allowed = {"fail_next", "add_latency", "drop_next", "fail_next_task", "set_offline", "set_online",
-                   "expire_tickets", "lose_quorum", "restore_quorum", "clear"}
+                   "expire_tickets", "lose_quorum", "restore_quorum", "shop_unreachable", "clear"}
         for action in actions:
             args = dict(action)
             name = args.pop("action", None)

@@ -15,6 +15,7 @@ the task's exit status, not as an HTTP error.
 import copy
 import hashlib
 import ipaddress
+import re
 import time
 
 from pvesim.errors import ApiError
@@ -411,6 +412,20 @@ def load_node_addresses(sim, value):
         sim.hosts[name].extra["addresses"] = list(addresses)
 
 
+@scenario_key("host_names")
+def load_host_names(sim, value):
+    """Scenario ``host_names``: ``{node: ["pve-a.lab.example", ...]}``, DNS names the simulated hosts
+    resolve to that host (as the ``hostname`` of a join). Clients still connect to the loopback address.
+    """
+    for name, names in value.items():
+        if name not in sim.hosts:
+            raise ValueError("host_names: no node %r in the scenario" % name)
+        bad = [item for item in names if _is_ip(item) or not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", item)]
+        if bad:
+            raise ValueError("host_names: %s of %s is not a DNS name" % (", ".join(bad), name))
+        sim.hosts[name].extra["names"] = list(names)
+
+
 def local_addresses(host):
     """Every IP address of ``host``: the one its API listens on, then its scenario ``node_addresses``."""
     return [host.address] + list(host.extra.get("addresses") or [])
@@ -418,7 +433,7 @@ def local_addresses(host):
 
 def _find_peer(sim, hostname):
     for other in sim.hosts.values():
-        if hostname == other.name or hostname in local_addresses(other):
+        if hostname == other.name or hostname in local_addresses(other) or hostname in other.extra.get("names", ()):
             return other
     return None
 

@@ -8,7 +8,8 @@ the receiving host, so only members of its own cluster exist.
 Subscription keys are checked offline, deterministically (no shop to ask):
 a key of the right format is ``active`` unless its hex part ends in ``dead``
 (``invalid``, "Invalid Server ID") or ``0ff`` (``expired``), or the host has more CPU
-sockets than the key covers (``invalid``, "wrong number of sockets").
+sockets than the key covers (``invalid``, "wrong number of sockets"). ``sim.faults.shop_unreachable``
+makes the check fail (500) after a PUT wrote the key with status ``new``.
 """
 
 import datetime
@@ -437,14 +438,28 @@ def node_subscription_set(req):
     # check_key before anything is written: a key for fewer sockets is refused outright
     if int(match.group(1)) < _sockets(host):
         raise ApiError(500, "wrong number of sockets (%s < %d)" % (match.group(1), _sockets(host)))
+    # PVE writes the key with status "new" first, then asks the shop (check_subscription)
+    host.subscription = {"key": key, "status": "new", "checktime": int(time.time())}
+    _ask_shop(req, host)
     host.subscription = _check_key(host, key)
     return None
+
+
+SHOP_UNREACHABLE = "Error checking subscription: the Proxmox shop could not be reached (simulated)"
+
+
+def _ask_shop(req, host):
+    """The check against the shop; fails as ``sim.faults.shop_unreachable`` says."""
+    faults = getattr(req.sim, "faults", None)
+    if faults is not None and faults.shop_down(host.name):
+        raise ApiError(500, SHOP_UNREACHABLE)
 
 
 @route("POST", "/nodes/{node}/subscription")
 def node_subscription_update(req):
     host = target(req)
     if host.subscription:
+        _ask_shop(req, host)
         host.subscription = _check_key(host, host.subscription["key"])
     return None
 

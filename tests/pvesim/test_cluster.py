@@ -304,3 +304,28 @@ def test_node_addresses_are_link_addresses_and_join_targets():
     assert "* link0: cannot use IP '10.10.0.3', not found on local node!" in task.lines
     with pytest.raises(ValueError, match="no node 'pve-x'"):
         make_sim(dict(data, node_addresses={"pve-x": ["10.0.0.1"]}))
+
+
+def test_host_names_are_join_targets():
+    """Scenario ``host_names``: DNS names the simulated hosts resolve to a host, as a join's hostname."""
+    import json
+
+    from pvesim import scenario
+
+    with open(scenario.find("example-standalone-3.json"), encoding="utf-8") as handle:
+        data = json.load(handle)
+    data["host_names"] = {"pve-b": ["pve-b.lab.example"]}
+    sim = issue_certificates(make_sim(data))
+    _create(sim)
+    b = sim.hosts["pve-b"]
+    upid = call(sim, "pve-c", "POST", "/cluster/config/join", hostname="pve-x.lab.example",  # a name no host has
+                fingerprint=b.fingerprint, password=sim.root_password)
+    assert "Name or service not known" in _task(sim, "pve-c", upid).exitstatus
+    upid = call(sim, "pve-c", "POST", "/cluster/config/join", hostname="pve-b.lab.example", fingerprint=b.fingerprint,
+                password=sim.root_password)
+    assert _task(sim, "pve-c", upid).exitstatus == "OK"
+    assert sim.hosts["pve-c"].fs is b.fs
+    with pytest.raises(ValueError, match="no node 'pve-x'"):
+        make_sim(dict(data, host_names={"pve-x": ["x.example"]}))
+    with pytest.raises(ValueError, match="not a DNS name"):
+        make_sim(dict(data, host_names={"pve-b": ["10.0.0.1"]}))

@@ -266,6 +266,30 @@ def test_subscription_key_checks(sim):
     assert call(sim, "sky", "GET", "/nodes/sky/subscription")["status"] == "expired"
 
 
+def test_subscription_check_without_the_shop_leaves_the_new_key(sim):
+    """PVE's set writes the key with status "new", then asks the shop: when that fails the PUT is a 500
+    and the new key stays, unchecked; POST (update) fails the same way and changes nothing."""
+    call(sim, "sky", "PUT", "/nodes/sky/subscription", key="pve2c-0123456789")
+    sim.faults.shop_unreachable(node="sky", count=2)
+    err = api_error(call, sim, "sky", "PUT", "/nodes/sky/subscription", key="pve2b-0123456789")
+    assert err.status == 500 and "shop" in err.message
+    info = call(sim, "sky", "GET", "/nodes/sky/subscription")
+    assert (info["key"], info["status"]) == ("pve2b-0123456789", "new") and "level" not in info
+    err = api_error(call, sim, "sky", "POST", "/nodes/sky/subscription", force=1)
+    assert err.status == 500
+    assert call(sim, "sky", "GET", "/nodes/sky/subscription")["status"] == "new"
+    # the shop is back (count used up): a forced update checks the key
+    call(sim, "sky", "POST", "/nodes/sky/subscription", force=1)
+    assert call(sim, "sky", "GET", "/nodes/sky/subscription")["status"] == "active"
+    # only the named host's checks fail
+    sim.faults.shop_unreachable(node="ice")
+    call(sim, "sky", "PUT", "/nodes/sky/subscription", key="pve2c-0123456789")
+    assert api_error(call, sim, "sky", "PUT", "/nodes/ice/subscription", key="pve2c-0123456789").status == 500
+    assert sim.faults.describe()["rules"][0]["kind"] == "shop"
+    sim.faults.apply({"action": "clear"})
+    call(sim, "sky", "PUT", "/nodes/ice/subscription", key="pve2c-0123456789")
+
+
 # --- certificates -------------------------------------------------------------------------------------
 
 def test_certificate_info(sim):
