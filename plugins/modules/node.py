@@ -15,7 +15,8 @@ description:
     that sets O(dns) leaves the time zone, the subscription and everything else alone.
   - Areas are applied in the order of the options below; O(power_state) comes last.
   - Powering on (through Wake-on-LAN sent by another node), rebooting and shutting down wait
-    until C(/cluster/status) shows the node online or offline, up to O(power_timeout) seconds.
+    until C(/cluster/status) shows the node online or offline, up to O(power_timeout) seconds;
+    powering on and rebooting also until the node's own API answers (C(/nodes/<node>/status)).
 author:
   - proxops.proxmox contributors (@proxops)
 extends_documentation_fragment:
@@ -40,6 +41,7 @@ options:
       servers:
         description:
           - IP addresses of up to three name servers, in order; the complete list. Kept as it is when not given.
+          - Each address at most once (PVE drops repeated ones).
         type: list
         elements: str
   timezone:
@@ -88,7 +90,11 @@ options:
       key:
         description:
           - Subscription key, such as C(pve2c-0123456789), for O(subscription.state=present).
-          - When PVE does not find the key valid, the key the node had before is put back and the task fails.
+          - When PVE does not find the key active, or setting it fails after PVE wrote it (PVE writes the key,
+            then asks the Proxmox shop), the key the node had before is put back (or the key removed when there
+            was none) and the task fails.
+          - When the node already has the key but PVE does not find it active (for example still C(new) because
+            the shop could not be reached), PVE is asked to check it again, and the task fails unless it is then active.
         type: str
   certificate:
     description:
@@ -109,7 +115,10 @@ options:
         type: str
       key:
         description:
-          - PEM private key of the certificate. Can be left out when replacing a custom certificate with the same key.
+          - PEM private key of the certificate.
+          - Can be left out only when the node has a custom certificate with the same public key (a renewed
+            certificate for the same key); PVE then keeps that key. Otherwise the task fails before any change,
+            in check mode too.
         type: str
       restart:
         description:
@@ -132,9 +141,15 @@ options:
     type: int
     default: 600
 notes:
-  - Privileges, on C(/nodes/<node>) unless said otherwise. Reading C(Sys.Audit) (on C(/) for O(hosts),
-    O(description) and O(wakeonlan)). Changing C(Sys.Modify) (on C(/) for O(description) and O(wakeonlan)).
-    O(power_state) C(Sys.PowerMgmt). Reading the subscription needs no privilege.
+  - Privileges, from PVE's permissions of each call the module makes, on C(/nodes/<node>) unless said otherwise.
+    O(dns) and O(timezone), C(Sys.Audit) to read and C(Sys.Modify) to change.
+    O(hosts), C(Sys.Audit) on C(/) to read and C(Sys.Modify) to change.
+    O(description) and O(wakeonlan), C(Sys.Audit) on C(/) to read and C(Sys.Modify) on C(/) to change.
+    O(subscription), C(Sys.Modify) to change; with O(subscription.state=present) also C(Sys.Audit), without
+    which PVE does not show the key the node has (the task then fails rather than set the key on every run).
+    O(certificate), C(Sys.Modify) to change; reading needs none.
+    O(power_state), C(Sys.Audit) on C(/) (C(/cluster/status)) and C(Sys.PowerMgmt) to change; for V(online)
+    and V(reboot) also C(Sys.Audit), to see the node's API answer.
   - Each area given costs one read, so a no-change run of a task that manages two areas makes two API calls
     after logging in; a write happens only for an area that differs.
 seealso:
@@ -247,6 +262,7 @@ node:
       sample: true
 """
 
+import ipaddress
 import time
 
 try:
@@ -265,6 +281,7 @@ from ansible_collections.proxops.proxmox.plugins.module_utils._node import (
     SUBSCRIPTION_KEY,
     apply_hosts_entries,
     certificate_fingerprint,
+    certificate_public_key,
     hosts_lines_for,
     is_private_key_pem,
     parse_property_string,
@@ -324,6 +341,13 @@ class NodeModule(ProxmoxModule):
                 if len(servers) > 3:
                     errors.append("dns.servers: PVE takes at most 3 name servers, got %d" % len(servers))
                 errors += ["dns.servers: %r is not an IP address" % s for s in servers if not is_ip(s)]
+                seen = []
+                for server in servers:
+                    if is_ip(server) and ipaddress.ip_address(server) in seen:
+                        # PVE keeps each name server once: a repeated one would differ on every run
+                        errors.append("dns.servers: %r is given twice; PVE keeps each name server once" % server)
+                    elif is_ip(server):
+                        seen.append(ipaddress.ip_address(server))
             if p["dns"]["search"] is None and servers is None:
                 errors.append("dns: give search, servers or both")
             elif p["dns"]["search"] is not None and not p["dns"]["search"].strip():
@@ -445,46 +469,101 @@ class NodeModule(ProxmoxModule):
                 params["wakeonlan"] = print_property_string(wol, "mac")
         if params:
             self.record_diff(before, after)
-            # a lambda: "description" is a parameter of PVE's call and of write() alike
-            self.write("set %s" % " and ".join(sorted(after)),
-                       lambda: self.client.put(self.path + "/config", digest=current.get("digest"), **params))
+            # with the digest, a repeated PUT would be refused once the first one went through
+            self.write("set %s" % " and ".join(sorted(after)), self.client.put, self.path + "/config",
+                       digest=current.get("digest"), idempotent=False, **params)
 
     def ensure_subscription(self):
         wanted = self.params["subscription"]
-        current = self.client.get(self.path + "/subscription") or {}
+        path = self.path + "/subscription"
+        current = self.client.get(path) or {}
         current_key = (current.get("key") or "").strip()
+        status = current.get("status")
         if wanted["state"] == "absent":
-            if current_key or current.get("status") not in (None, "notfound"):
-                self.record_diff({"subscription": {"key": SECRET_MARK, "status": current.get("status")}},
+            if current_key or status not in (None, "notfound"):
+                self.record_diff({"subscription": {"key": SECRET_MARK, "status": status}},
                                  {"subscription": {"key": None, "status": "notfound"}})
-                self.write("removed the subscription key", self.client.delete, self.path + "/subscription")
+                self.write("removed the subscription key", self.client.delete, path)
                 current = {"status": "notfound"}
             self.report("subscription", pick(current, SUBSCRIPTION_FIELDS))
             return
+        if not current_key and (status not in (None, "notfound") or "serverid" not in current):
+            # PVE's Subscription.pm: without Sys.Audit on the node only status, message and url
+            # (a notfound answer lacks the server ID then)
+            self.fail("subscription: PVE shows the node's subscription key only with Sys.Audit on /nodes/%s, which "
+                      "%s lacks; without it the key cannot be compared and would be set (and checked with the shop) "
+                      "again on every run; nothing was changed" % (self.name, self.client.auth_description))
         key = wanted["key"].strip()
-        if current_key == key:
+        if current_key != key:
+            self._set_subscription(current, key)
+        elif status == "active":
             self.report("subscription", pick(current, SUBSCRIPTION_FIELDS))
-            return
-        self.record_diff({"subscription": {"key": SECRET_MARK if current_key else None, "status": current.get("status")}},
+        else:
+            self._recheck_subscription(current)
+
+    def _set_subscription(self, current, key):
+        """PUT the key; put the previous one back when PVE does not find the new one active."""
+        path = self.path + "/subscription"
+        previous_key = (current.get("key") or "").strip()
+        self.record_diff({"subscription": {"key": SECRET_MARK if previous_key else None, "status": current.get("status")}},
                          {"subscription": {"key": SECRET_MARK}})
-        self.write("set the subscription key", self.client.put, self.path + "/subscription", key=key)
+        try:
+            # PVE writes the key (status "new") and asks the shop: never sent twice
+            self.write("set the subscription key", self.client.put, path, key=key, idempotent=False)
+        except ProxmoxError as err:
+            # a check that could not reach the shop fails the PUT after the new key was written
+            after = self.client.get(path) or {}
+            after_key = (after.get("key") or "").strip()
+            if after_key != key and (after_key or after.get("status") in (None, "notfound")):
+                raise  # nothing was written
+            self.changed = True
+            self.fail("subscription.key: setting the key failed: %s; %s" % (
+                self.describe_error(err), self._restore_subscription(previous_key)), **self.error_details(err))
         if self.check_mode:
             self.report("subscription", {"status": "new"})
             return
-        after = self.client.get(self.path + "/subscription") or {}
+        after = self.client.get(path) or {}
         self.report("subscription", pick(after, SUBSCRIPTION_FIELDS))
         if after.get("status") != "active":
             # an invalid key is worse than the one the node had: put that one back
-            if current_key:
-                self.client.put(self.path + "/subscription", key=current_key)
-                restored = "the previous key was put back"
-            else:
-                self.client.delete(self.path + "/subscription")
-                restored = "the key was removed again"
-            self.done.pop()
-            self.changed = False
+            restored = self._restore_subscription(previous_key)
+            self.done[-1] = "set the subscription key and undid it"
             self.fail("subscription.key: PVE finds the key %s (%s); %s" % (
                 after.get("status"), after.get("message") or "no reason given", restored))
+
+    def _restore_subscription(self, previous_key):
+        """Put ``previous_key`` back (remove the key when there was none); what happened, for the message."""
+        path = self.path + "/subscription"
+        try:
+            if previous_key:
+                self.client.put(path, key=previous_key, idempotent=False)
+                return "the previous key was put back"
+            self.client.delete(path)
+            return "the key was removed again"
+        except ProxmoxError as err:
+            if not previous_key:
+                return "removing the key again failed: %s" % err
+            after = self.client.get(path) or {}
+            if (after.get("key") or "").strip() == previous_key:
+                return ("the previous key was written back, but PVE could not check it (%s): its status is %s until "
+                        "PVE checks it again; run the task with the previous key to check it now"
+                        % (err, after.get("status")))
+            return "putting the previous key back failed: %s" % err
+
+    def _recheck_subscription(self, current):
+        """The node has the key but PVE does not find it active (still "new" after a failed check, say): check again."""
+        path = self.path + "/subscription"
+        self.record_diff({"subscription": {"status": current.get("status")}}, {"subscription": {"status": "active"}})
+        # POST with force: PVE asks the shop again and rewrites /etc/subscription
+        self.write("checked the subscription key again", self.client.post, path, force=True)
+        if self.check_mode:
+            self.report("subscription", pick(current, SUBSCRIPTION_FIELDS))
+            return
+        after = self.client.get(path) or {}
+        self.report("subscription", pick(after, SUBSCRIPTION_FIELDS))
+        if after.get("status") != "active":
+            self.fail("subscription.key: the node has the key, but PVE finds it %s after checking it again (%s)"
+                      % (after.get("status"), after.get("message") or "no reason given"))
 
     def ensure_certificate(self):
         wanted = self.params["certificate"]
@@ -502,12 +581,26 @@ class NodeModule(ProxmoxModule):
         if current_fp and current_fp.upper() == fingerprint:
             self.report("certificate", pick(custom, CERTIFICATE_FIELDS))
             return
+        if wanted["key"] is None:
+            self._check_key_can_stay(custom, fingerprint)
         self.record_diff({"certificate": {"fingerprint": current_fp}}, {"certificate": {"fingerprint": fingerprint}})
         info = self.write("uploaded a custom certificate", self.client.post, self.path + "/certificates/custom",
                           certificates=wanted["certificates"], key=wanted["key"], restart=wanted["restart"],
                           force=custom is not None)
         self.report("certificate", pick(info or {"filename": CUSTOM_CERTIFICATE_FILE, "fingerprint": fingerprint},
                                         CERTIFICATE_FIELDS))
+
+    def _check_key_can_stay(self, custom, fingerprint):
+        """Without certificate.key PVE pairs the new certificate with the key of the custom one, unchecked:
+        only safe when both certificates have the same public key."""
+        if custom is None:
+            self.fail("certificate.key: required, the node has no custom certificate whose key could be kept; "
+                      "nothing was changed")
+        new_key = certificate_public_key(self.params["certificate"]["certificates"])
+        if new_key is None or new_key != certificate_public_key(custom.get("pem")):
+            self.fail("certificate.key: required, the public key of certificate %s is not the one of the node's custom "
+                      "certificate: PVE would keep the old key beside it and pveproxy could not serve the pair; "
+                      "nothing was changed" % fingerprint)
 
     # --- power ------------------------------------------------------------------
     def node_status(self):
@@ -565,9 +658,10 @@ class NodeModule(ProxmoxModule):
                 return status is not None and not status.get("online")
             if not status or not status.get("online"):
                 return False
+            # the cluster sees the node before its API answers: wait for that as well
+            uptime = (self.client.get(self.path + "/status") or {}).get("uptime")
             if booted_after is None:
                 return True
-            uptime = (self.client.get(self.path + "/status") or {}).get("uptime")
             return uptime is not None and time.time() - uptime >= booted_after - 1
         except ProxmoxError as err:
             if err.transient:  # no answer, or the proxy could not reach the node: it is down

@@ -92,6 +92,13 @@ class TestNodeOptions:
         msg = failure(NodeModule, node="pve-a", subscription={"key": "secret-ish-value"})
         assert "subscription.key" in msg and "secret-ish-value" not in msg
 
+    def test_repeated_name_servers_refused(self):
+        # PVE keeps each name server once: a repeated one would report a change on every run
+        msg = failure(NodeModule, node="pve-a", dns={"servers": ["10.0.0.53", "10.0.1.53", "10.0.0.53"]})
+        assert "dns.servers" in msg and "'10.0.0.53' is given twice" in msg
+        assert "twice" in failure(NodeModule, node="pve-a", dns={"servers": ["fe80::1", "fe80:0::1"]})
+        make(NodeModule, node="pve-a", dns={"servers": ["10.0.0.53", "10.0.1.53"]}).validate()
+
     def test_certificate_needs_pem(self):
         assert "certificate.certificates" in failure(NodeModule, node="pve-a", certificate={"certificates": "x"})
 
@@ -132,3 +139,45 @@ class TestHelpers:
         expected = ":".join("%02X" % b for b in hashlib.sha256(der).digest())
         assert _node.certificate_fingerprint(pem + pem.replace("junk", "")) == expected
         assert _node.certificate_fingerprint("no pem") is None
+
+
+def _certificate(key, serial):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pve-b")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(serial).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+            .sign(key, hashes.SHA256()))
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), spki
+
+
+class TestCertificatePublicKey:
+    """Whether a certificate can go without its key: its public key, read without the cryptography library."""
+
+    @pytest.mark.parametrize("kind", ["rsa", "ec"])
+    def test_public_key_of_the_first_certificate(self, kind):
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+        new_key = (lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)) if kind == "rsa" else (
+            lambda: ec.generate_private_key(ec.SECP256R1()))
+        key = new_key()
+        first, spki = _certificate(key, 1)
+        renewed, _spki = _certificate(key, 2)  # same key, another certificate
+        other, _other_spki = _certificate(new_key(), 3)
+        assert _node.certificate_public_key(first + other) == spki
+        assert _node.certificate_public_key(renewed) == spki
+        assert _node.certificate_fingerprint(renewed) != _node.certificate_fingerprint(first)
+        assert _node.certificate_public_key(other) != spki
+
+    def test_unreadable(self):
+        assert _node.certificate_public_key(None) is None
+        assert _node.certificate_public_key("no pem") is None
+        der = b"\x30\x82\x05\x00\x30"  # cut short
+        pem = "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % base64.b64encode(der).decode()
+        assert _node.certificate_public_key(pem) is None
