@@ -127,19 +127,31 @@ def find_member(cluster, host):
     return None
 
 
-def join_target(join_info, master_host=None):
+def join_target(join_info, master_host=None, answered_by_master=False):
     """From a join information object: (address to join through, its fingerprint).
 
     With ``master_host`` the entry for that host (name, API address or link address) is
-    used, else the preferred node's.
+    used, else the preferred node's. ``answered_by_master``: the join information was read
+    from ``master_host`` itself, so the preferred node (the member that answered) is that
+    host, whatever name (an FQDN, say) it was reached by.
     """
     entries = join_info.get("nodelist") or []
-    wanted = master_host or join_info.get("preferred_node")
+    preferred = join_info.get("preferred_node")
+    wanted = master_host or preferred
     for entry in entries:
         addresses = [entry.get("name"), entry.get("pve_addr")] + ring_addresses(entry)
         if wanted in addresses:
             return master_host or entry.get("pve_addr") or entry.get("name"), entry.get("pve_fp")
+    if master_host and answered_by_master:
+        for entry in entries:
+            if entry.get("name") == preferred:
+                return master_host, entry.get("pve_fp")
     return master_host, None
+
+
+def join_info_lists(join_info, node_name):
+    """Whether the cluster of a join information object lists the node ``node_name``."""
+    return any(entry.get("name") == node_name for entry in join_info.get("nodelist") or [])
 
 
 def join_info_cluster_name(join_info):

@@ -14,7 +14,11 @@ description:
   - With O(state=present) and O(cluster_name) alone, creates a cluster on the host O(api_host) points at.
   - With O(state=present) and O(join), joins the host O(api_host) points at to an existing cluster.
     Which of the two happens is always what the options say; a half-given join is an error, never a create.
-  - Waits for PVE's create or join task and fails with the task's error when it fails.
+  - Waits for PVE's create or join task and fails with the task's error when it fails; then waits until
+    the host is in the cluster and the cluster is quorate, up to O(timeout) seconds from the start.
+  - A join restarts the host's API, replaces its ticket key and its certificate; the task is polled
+    through that. When its end cannot be seen, the host being in the cluster afterwards counts as success
+    (with a warning).
   - With O(state=absent), removes O(node) from the cluster of O(api_host).
   - A host already in the wanted cluster is left alone (RV(ignore:changed=false)); a host in another cluster is an error.
 author:
@@ -85,8 +89,20 @@ options:
           - SHA-256 fingerprint of the API certificate of O(join.master_host), as C(AA:BB:...) (32 pairs).
           - When not given, read from O(join.join_info), or else fetched from O(join.master_host)'s API,
             logging in as C(root@pam) with O(join.password) on O(api_port) and checking its certificate
-            as O(validate_certs) and O(ca_path) say.
+            as O(validate_certs) and O(ca_path) say. The fetched join information is that of
+            O(join.master_host) itself, so O(join.master_host) may be any name of it, an FQDN included.
         type: str
+      force:
+        description:
+          - Finish a join that failed halfway, after the cluster had added this host's node (PVE joins in two
+            steps; a rerun then fails with C(can't add existing node)). PVE's C(force) is passed only when the
+            join information, read from O(join.master_host) for this, lists the node; PVE then re-adds it when
+            O(nodeid) and O(votes) match the listed ones.
+          - Without it, a join whose cluster already lists the node fails before any change, saying so.
+          - PVE's C(force) also lets a join go on despite failed checks of the joining host (such as guests on
+            it), which is why the module passes it only in the case above.
+        type: bool
+        default: false
       password:
         description:
           - Password of C(root@pam) of the cluster to join.
@@ -107,13 +123,15 @@ options:
     default: false
   timeout:
     description:
-      - Seconds to wait for the create or join task.
+      - Seconds to wait for the create or join task and then for the host to be in a quorate cluster.
     type: int
     default: 600
 notes:
   - Privileges. Creating, joining and removing need C(root@pam) with its password
     (PVE allows these calls to no other user and to no API token). Reading needs C(Sys.Audit) on C(/).
   - A no-change run makes two API calls (C(/cluster/status) and C(/cluster/config/nodes)) after logging in.
+    A join's rerun whose O(join.master_host) is no name or address the cluster holds (an FQDN, say), and no
+    O(cluster_name), reads the join information of O(join.master_host) once to compare the cluster names.
   - A joining host must hold no guests, as PVE requires.
   - PVE gives a joined host a new API certificate signed by the cluster's CA. Give a O(ca_path) that holds
     the CA of the cluster as well when the host was standalone before.
@@ -249,12 +267,15 @@ cluster:
       - {name: pve-a, nodeid: 1, online: true, local: true, ip: 10.10.0.1, links: [10.10.0.1, 10.20.0.1], votes: 1}
 """
 
+import time
+
 from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxClient, ProxmoxError
 from ansible_collections.proxops.proxmox.plugins.module_utils._cluster import (
     find_member,
     is_fingerprint,
     is_node_name,
     join_info_cluster_name,
+    join_info_lists,
     join_target,
     link_errors,
     link_params,
@@ -280,6 +301,7 @@ class ClusterModule(ProxmoxModule):
             join_info=dict(type="dict"),
             fingerprint=dict(type="str"),
             password=dict(type="str", required=True, no_log=True),
+            force=dict(type="bool", default=False),
         )),
         node=dict(type="str"),
         force=dict(type="bool", default=False),
@@ -351,9 +373,8 @@ class ClusterModule(ProxmoxModule):
         params = dict(clustername=name, nodeid=self.params["nodeid"], votes=self.params["votes"])
         params.update(link_params(self.params["links"]))
         self.record_diff({"cluster_name": None}, self._intent(name))
-        self.write("created cluster %r on node %s" % (name, cluster["local_node"]),
-                   self.client.run, "POST", "/cluster/config", task_timeout=self.params["timeout"], **params)
-        self.result["cluster"] = self._after(cluster, name)
+        self._run_and_settle("created cluster %r on node %s" % (name, cluster["local_node"]), "/cluster/config",
+                             params, name, cluster)
 
     def ensure_joined(self):
         join = self.params["join"]
@@ -363,10 +384,15 @@ class ClusterModule(ProxmoxModule):
             self._check_already_joined(cluster, expected_name)
             self.result["cluster"] = cluster
             return
-        join_info = join["join_info"] or (None if join["fingerprint"] else self._fetch_join_info())
+        fetched = None
+        if not join["join_info"] and not join["fingerprint"]:
+            fetched = self._fetch_join_info(join["master_host"])
+        join_info = join["join_info"] or fetched
         master_host, fingerprint = join["master_host"], join["fingerprint"]
         if join_info is not None:
-            master_host, info_fingerprint = join_target(join_info, master_host)
+            # join information read from master_host itself: its preferred node is master_host,
+            # even when master_host is a name (an FQDN) the join information does not hold
+            master_host, info_fingerprint = join_target(join_info, master_host, answered_by_master=fetched is not None)
             fingerprint = fingerprint or info_fingerprint
             expected_name = expected_name or join_info_cluster_name(join_info)
             found_name = join_info_cluster_name(join_info)
@@ -377,13 +403,97 @@ class ClusterModule(ProxmoxModule):
             self.fail("join.join_info names no preferred node with an address; give join.master_host")
         if not fingerprint:
             self.fail("no fingerprint of %s in join.join_info; give join.fingerprint" % master_host)
+        force = self._join_force(cluster["local_node"], master_host, join_info, fetched)
         params = dict(hostname=master_host, fingerprint=fingerprint, password=join["password"],
-                      nodeid=self.params["nodeid"], votes=self.params["votes"])
+                      nodeid=self.params["nodeid"], votes=self.params["votes"], force=True if force else None)
         params.update(link_params(self.params["links"]))
         self.record_diff({"cluster_name": None}, dict(self._intent(expected_name), master_host=master_host))
-        self.write("joined node %s to the cluster of %s" % (cluster["local_node"], master_host),
-                   self.client.run, "POST", "/cluster/config/join", task_timeout=self.params["timeout"], **params)
-        self.result["cluster"] = self._after(cluster, expected_name)
+        try:
+            self._run_and_settle("joined node %s to the cluster of %s" % (cluster["local_node"], master_host),
+                                 "/cluster/config/join", params, expected_name, cluster)
+        except ProxmoxError as err:
+            if any("can't add existing node" in line for line in err.log):
+                hint = ("the cluster of %s already lists node %s: set join.force=true to finish an earlier join, "
+                        "or remove the node from the cluster first" % (master_host, cluster["local_node"]))
+                self.fail("%s; %s" % (self.describe_error(err), hint), **self.error_details(err))
+            raise
+
+    def _join_force(self, local_node, master_host, join_info, fetched):
+        """Whether to pass PVE's ``force``: only to finish a join after which the cluster already lists this node.
+
+        (PVE's force also lets a join go on despite failed checks of the joining host, guests on it among them.)
+        """
+        force = self.params["join"]["force"]
+        if force and fetched is None:
+            fetched = self._fetch_join_info(master_host)  # a given join_info may be older than the failed join
+        listed = join_info_lists(fetched or join_info or {}, local_node)
+        if listed and not force:
+            self.fail("the cluster of %s already lists node %s, from a join that did not finish (the cluster added "
+                      "the node, then the joining host failed); set join.force=true to finish the join, or remove "
+                      "node %s from the cluster (state=absent) first; nothing was changed"
+                      % (master_host, local_node, local_node))
+        if force and not listed:
+            self.module.warn("join.force: the cluster of %s does not list node %s, so the join goes without PVE's "
+                             "force" % (master_host, local_node))
+        return force and listed
+
+    def _run_and_settle(self, what, path, params, expected_name, before):
+        """Start PVE's create or join task, wait for it, then until the host is in the cluster and it is quorate."""
+        timeout = self.params["timeout"]
+        deadline = time.monotonic() + timeout
+        upid = self.write(what, self.client.post, path, **params)
+        if self.check_mode:
+            self.result["cluster"] = self._predicted(before, expected_name)
+            return
+        unseen = None
+        if isinstance(upid, str) and upid.startswith("UPID:"):
+            try:
+                # a join replaces the ticket key, restarts pmxcfs and pveproxy, and gives the node a
+                # certificate from the cluster's CA: every failed poll is repeated until the deadline
+                self.client.wait_for_task(upid, timeout=timeout, through_restart=True)
+            except ProxmoxError as err:
+                if err.exitstatus is not None:
+                    raise  # the task failed: PVE says why
+                unseen = err  # its end could not be seen: where the host is now decides
+        self.result["cluster"] = self._settle(expected_name, deadline, unseen)
+
+    def _settle(self, expected_name, deadline, unseen):
+        """Poll the cluster status until the host is in the cluster (``expected_name``, or any) and it is quorate.
+
+        PVE's create task ends right after restarting corosync and pmxcfs, before quorum.
+        """
+        interval, cluster, error = 0.2, None, None
+        while True:
+            try:
+                cluster, error = read_cluster(self.client), None
+            except ProxmoxError as err:
+                cluster, error = None, err
+            joined = bool(cluster and cluster["name"] and expected_name in (None, cluster["name"]))
+            if joined and cluster["quorate"] or time.monotonic() >= deadline:
+                break
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            interval = min(interval * 2, 2.0)
+        wanted = "cluster %r" % expected_name if expected_name else "a cluster"
+        if not joined:
+            cause = error or unseen
+            hint = ""
+            if cause is not None and "TLS certificate" in str(cause):
+                hint = "; the host now presents a certificate from the cluster's CA: ca_path must hold that CA"
+            if unseen is not None:
+                msg = "the end of PVE's task could not be seen (%s)" % unseen
+            else:
+                msg = "PVE's task ended"
+            where = ("its cluster status could not be read (%s)" % error if error is not None
+                     else "it is in %r" % cluster["name"] if cluster["name"] else "it is standalone")
+            self.fail("%s, and host %s is not in %s after %d seconds: %s%s"
+                      % (msg, self.params["api_host"], wanted, self.params["timeout"], where, hint))
+        if unseen is not None:
+            self.module.warn("the end of PVE's task could not be seen (%s), but host %s is now in cluster %r"
+                             % (unseen, self.params["api_host"], cluster["name"]))
+        if not cluster["quorate"]:
+            self.module.warn("cluster %r has no quorum yet, %d seconds (timeout) after the task started"
+                             % (cluster["name"], self.params["timeout"]))
+        return cluster
 
     def _check_already_joined(self, cluster, expected_name):
         """A clustered host is fine when it is in the cluster the options name, else an error."""
@@ -393,16 +503,18 @@ class ClusterModule(ProxmoxModule):
                 return
             self.fail("host %s (node %s) is already in cluster %r, not %r; nothing was changed"
                       % (self.params["api_host"], cluster["local_node"], cluster["name"], expected_name))
-        if find_member(cluster, master_host):
+        if not master_host or find_member(cluster, master_host):
             return
-        self.fail("host %s (node %s) is already in cluster %r, which has no member %r; set cluster_name "
-                  "if %r is another name of a member" % (self.params["api_host"], cluster["local_node"],
-                                                         cluster["name"], master_host, master_host))
+        # master_host is a name the cluster does not hold (an FQDN, say): ask it which cluster it is in
+        other = join_info_cluster_name(self._fetch_join_info(master_host))
+        if other == cluster["name"]:
+            return
+        self.fail("host %s (node %s) is already in cluster %r, but %s is in cluster %r; nothing was changed"
+                  % (self.params["api_host"], cluster["local_node"], cluster["name"], master_host, other))
 
-    def _fetch_join_info(self):
+    def _fetch_join_info(self, master_host):
         """Read the join information from the cluster member, as root with the join password."""
         p = self.params
-        master_host = p["join"]["master_host"]
         member = ProxmoxClient(host=master_host, port=p["api_port"], user="root@pam", password=p["join"]["password"],
                                validate_certs=p["validate_certs"], ca_path=p["ca_path"], timeout=p["api_timeout"])
         try:
@@ -423,10 +535,8 @@ class ClusterModule(ProxmoxModule):
             intent["links"] = [link["address"] for link in self.params["links"]]
         return intent
 
-    def _after(self, before, name):
-        """The cluster after a create or join: read again, or predicted in check mode."""
-        if not self.check_mode:
-            return read_cluster(self.client)
+    def _predicted(self, before, name):
+        """The cluster after a create or join, as check mode predicts it."""
         local = dict(name=before["local_node"], nodeid=self.params["nodeid"], online=True, local=True, ip=None,
                      links=[link["address"] for link in self.params["links"] or []], votes=self.params["votes"])
         return dict(name=name, quorate=True, version=None, local_node=before["local_node"], nodes=[local])
@@ -450,7 +560,7 @@ class ClusterModule(ProxmoxModule):
         names = [node["name"] for node in cluster["nodes"]]
         self.record_diff({"nodes": names}, {"nodes": [n for n in names if n != name]})
         self.write("removed node %s from cluster %r" % (name, cluster["name"]),
-                   self.client.delete, "/cluster/config/nodes/%s" % name)
+                   self.client.delete, "/cluster/config/nodes/%s" % name, idempotent=False)
         if self.check_mode:
             cluster["nodes"] = [node for node in cluster["nodes"] if node["name"] != name]
             self.result["cluster"] = cluster

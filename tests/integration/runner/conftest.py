@@ -70,8 +70,27 @@ def connection_vars(pve):
     }
 
 
-def run_playbook(playbook, extra_vars, tmp_path, check=False, diff=False, verbosity=0, json_output=True, tags=None):
-    """Run ``playbook`` on localhost; the variables go in a file (never on the command line)."""
+_RESOLVER = """import json, os, socket
+_names = json.loads(os.environ.get("PVESIM_TEST_HOST_NAMES") or "{}")
+_getaddrinfo = socket.getaddrinfo
+
+
+def _resolve(host, *args, **kwargs):
+    return _getaddrinfo(_names.get(host, host), *args, **kwargs)
+
+
+if _names:
+    socket.getaddrinfo = _resolve
+"""
+
+
+def run_playbook(playbook, extra_vars, tmp_path, check=False, diff=False, verbosity=0, json_output=True, tags=None,
+                 host_names=None):
+    """Run ``playbook`` on localhost; the variables go in a file (never on the command line).
+
+    ``host_names`` ({name: IP address}) makes the Python processes of the run (the modules among them)
+    resolve those names, through a ``sitecustomize`` on ``PYTHONPATH``: for names like an FQDN of a host.
+    """
     _ensure_collection_link()
     vars_file = os.path.join(str(tmp_path), "vars-%d.json" % os.getpid())
     with open(vars_file, "w", encoding="utf-8") as handle:
@@ -86,6 +105,13 @@ def run_playbook(playbook, extra_vars, tmp_path, check=False, diff=False, verbos
         ANSIBLE_RETRY_FILES_ENABLED="false",
         ANSIBLE_HOME=os.path.join(str(tmp_path), "ansible-home"),
     )
+    if host_names:
+        resolver_dir = os.path.join(str(tmp_path), "resolver")
+        os.makedirs(resolver_dir, exist_ok=True)
+        with open(os.path.join(resolver_dir, "sitecustomize.py"), "w", encoding="utf-8") as handle:
+            handle.write(_RESOLVER)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [resolver_dir, env.get("PYTHONPATH")]))
+        env["PVESIM_TEST_HOST_NAMES"] = json.dumps(host_names)
     if json_output:
         env["ANSIBLE_CALLBACK_PLUGINS"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_plugins")
         env["ANSIBLE_STDOUT_CALLBACK"] = "results_json"

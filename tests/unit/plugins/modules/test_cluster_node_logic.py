@@ -121,6 +121,20 @@ class TestHelpers:
         assert _cluster.join_target(info, "10.0.0.2") == ("10.0.0.2", "FB")
         assert _cluster.join_target(info, "10.9.0.1") == ("10.9.0.1", "FA")
 
+    def test_join_target_of_join_info_read_from_master_host(self):
+        # master_host an FQDN the join information does not hold: read from it, so it is the preferred node
+        info = {"preferred_node": "a", "nodelist": [
+            {"name": "b", "pve_addr": "10.0.0.2", "pve_fp": "FB"},
+            {"name": "a", "pve_addr": "10.0.0.1", "pve_fp": "FA", "ring0_addr": "10.9.0.1"}]}
+        assert _cluster.join_target(info, "a.example.com") == ("a.example.com", None)
+        assert _cluster.join_target(info, "a.example.com", answered_by_master=True) == ("a.example.com", "FA")
+        assert _cluster.join_target(info, "10.0.0.2", answered_by_master=True) == ("10.0.0.2", "FB")
+
+    def test_join_info_lists(self):
+        info = {"nodelist": [{"name": "a"}, {"name": "b"}]}
+        assert _cluster.join_info_lists(info, "b") and not _cluster.join_info_lists(info, "c")
+        assert not _cluster.join_info_lists({}, "a")
+
     def test_hosts_entries(self):
         text = "127.0.0.1 localhost\n10.0.0.1 old-name\n10.0.0.1 dup\n# 10.0.0.1 comment\n"
         updated = _node.apply_hosts_entries(text, [{"address": "10.0.0.1", "names": ["a.example", "a"]},
