@@ -278,9 +278,11 @@ class ProxmoxClient:
         or when it is still running after ``timeout`` seconds.
 
         Polls that fail transiently (no connection, a proxy error) are repeated until the
-        deadline.  ``through_restart`` repeats every failed poll: for tasks that restart the
-        API they are polled through (a cluster join restarts pmxcfs and pveproxy, replaces the
-        ticket key and the node's certificate).
+        deadline.  ``through_restart`` also repeats polls that get an error answer: for tasks
+        that restart the API they are polled through (a cluster join restarts pmxcfs and
+        pveproxy and replaces the ticket key).  A certificate that cannot be verified is never
+        waited out: after a join the node presents one from the cluster CA, which only a
+        different ``ca_path`` fixes.
         """
         node = task_node(upid)
         path = "/nodes/%s/tasks/%s/status" % (node, upid)
@@ -290,7 +292,8 @@ class ProxmoxClient:
             try:
                 status = self.get(path)
             except ProxmoxError as err:
-                if not (err.transient or through_restart) or time.monotonic() >= deadline:
+                answered = err.status is not None
+                if not (err.transient or (through_restart and answered)) or time.monotonic() >= deadline:
                     raise
                 status = {}
             if status.get("status") == "stopped":

@@ -638,6 +638,21 @@ def test_wait_through_restart_polls_through_any_error(pve, ca_path, sleeps):
         client.wait_for_task(UPID, timeout=60)
 
 
+def test_wait_through_restart_does_not_wait_out_a_certificate_error(pve, ca_path, sleeps, monkeypatch):
+    client = password_client(pve, ca_path, sleeps)
+    polls = []
+
+    def refuse_tls(path, **_params):
+        polls.append(path)
+        raise client._tls_error(Exception("certificate verify failed"))  # pylint: disable=protected-access
+
+    monkeypatch.setattr(client, "get", refuse_tls)
+    with pytest.raises(ProxmoxError) as caught:
+        client.wait_for_task(UPID, timeout=60, through_restart=True)
+    assert "ca_path" in str(caught.value)
+    assert len(polls) == 1
+
+
 def test_wait_for_task_failure_when_log_unreadable(pve, ca_path, sleeps):
     pve.route("GET", STATUS_PATH, Reply(data={"status": "stopped", "exitstatus": "command failed"}))
     pve.route("GET", LOG_PATH, Reply(403, "Permission check failed"))
