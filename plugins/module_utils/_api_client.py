@@ -37,13 +37,14 @@ class ProxmoxError(Exception):
     (the HTTP reason phrase), ``errors`` PVE's per-parameter messages of a 400 answer.
     For a failed task, ``upid``, ``exitstatus`` and the last ``log`` lines are set.
     ``transient`` marks a failure that may pass by itself: no connection, or a proxy or
-    gateway status.
+    gateway status; ``tls`` one that will not: the server's certificate could not be verified.
     """
 
     def __init__(self, message, status=None, errors=None, method=None, path=None, upid=None, exitstatus=None, log=None,
-                 transient=False):
+                 transient=False, tls=False):
         super().__init__(message)
         self.transient = transient
+        self.tls = tls
         self.message = message
         self.status = status
         self.errors = errors or {}
@@ -182,7 +183,7 @@ class ProxmoxClient:
     def _tls_error(self, err):
         return ProxmoxError(
             "TLS certificate of %s:%s could not be verified (%s); give the CA with ca_path, "
-            "or set validate_certs=false only for a host you trust" % (self.host, self.port, err))
+            "or set validate_certs=false only for a host you trust" % (self.host, self.port, err), tls=True)
 
     def _connection_error(self, err):
         return ProxmoxError("cannot reach the Proxmox VE API at %s:%s: %s" % (self.host, self.port, err), transient=True)
@@ -292,8 +293,7 @@ class ProxmoxClient:
             try:
                 status = self.get(path)
             except ProxmoxError as err:
-                answered = err.status is not None
-                if not (err.transient or (through_restart and answered)) or time.monotonic() >= deadline:
+                if not (err.transient or (through_restart and not err.tls)) or time.monotonic() >= deadline:
                     raise
                 status = {}
             if status.get("status") == "stopped":

@@ -469,7 +469,7 @@ class ClusterModule(ProxmoxModule):
             except ProxmoxError as err:
                 cluster, error = None, err
             joined = bool(cluster and cluster["name"] and expected_name in (None, cluster["name"]))
-            if joined and cluster["quorate"] or time.monotonic() >= deadline:
+            if joined and cluster["quorate"] or time.monotonic() >= deadline or error is not None and error.tls:
                 break
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             interval = min(interval * 2, 2.0)
@@ -477,7 +477,7 @@ class ClusterModule(ProxmoxModule):
         if not joined:
             cause = error or unseen
             hint = ""
-            if cause is not None and "TLS certificate" in str(cause):
+            if cause is not None and cause.tls:
                 hint = "; the host now presents a certificate from the cluster's CA: ca_path must hold that CA"
             if unseen is not None:
                 msg = "the end of PVE's task could not be seen (%s)" % unseen

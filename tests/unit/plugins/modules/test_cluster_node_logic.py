@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 
 import pytest
 
@@ -195,3 +196,22 @@ class TestCertificatePublicKey:
         der = b"\x30\x82\x05\x00\x30"  # cut short
         pem = "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % base64.b64encode(der).decode()
         assert _node.certificate_public_key(pem) is None
+
+
+def test_join_settles_at_once_on_a_certificate_error():
+    """After a join PVE serves a certificate from the cluster CA: a ca_path without it fails at once, saying so."""
+    from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxError
+
+    reads = []
+
+    class Client:
+        def get(self, path, **_params):
+            reads.append(path)
+            raise ProxmoxError("TLS certificate of pve-b:8006 could not be verified", tls=True)
+
+    instance = make(ClusterModule, cluster_name="lab", timeout=600)
+    instance.client = Client()
+    with pytest.raises(ModuleFailure) as caught:
+        instance._settle("lab", deadline=time.monotonic() + 3, unseen=None)  # pylint: disable=protected-access
+    assert "ca_path must hold that CA" in caught.value.msg
+    assert reads == ["/cluster/status"]
