@@ -52,7 +52,7 @@ rm -rf "$work"
 mkdir -p "$work/artifact" "$work/ansible_collections/proxops/proxmox"
 .venv/bin/ansible-galaxy collection build --force --output-path "$work/artifact" . >/dev/null
 tar -xzf "$work"/artifact/proxops-proxmox-*.tar.gz -C "$work/ansible_collections/proxops/proxmox"
-rm -f "$work/ansible_collections/proxops/proxmox/MANIFEST.json" "$work/ansible_collections/proxops/proxmox/FILES.json"
+rm -f "$work/ansible_collections/proxops/proxmox/FILES.json"  # MANIFEST.json stays: it gives ansible-test the version
 
 cd "$work/ansible_collections/proxops/proxmox"
 # A repository of its own: otherwise ansible-test lists files through the enclosing
