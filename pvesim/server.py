@@ -59,6 +59,9 @@ class ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pve-api-daemon/3.0"
     sys_version = ""
+    # an idle keep-alive connection is closed after this many seconds, so a forgotten client
+    # never pins a handler thread (pveproxy closes idle connections too)
+    timeout = 30
 
     def log_message(self, fmt, *args):  # quiet: tests and benchmarks make many requests
         log.debug("%s %s", self.server.host.name, fmt % args)
@@ -199,33 +202,90 @@ class ApiHandler(BaseHTTPRequestHandler):
 
 class HostServer(ThreadingHTTPServer):
     """The HTTPS endpoint of one host.  TLS is set up per connection in the worker
-    thread, so a slow or dropped handshake never blocks the accept loop."""
+    thread, so a slow or dropped handshake never blocks the accept loop.
+
+    Accepted connections and their threads are tracked, so :meth:`close_all` ends them:
+    a stopped simulator must not go on answering on connections it accepted earlier."""
 
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    HANDSHAKE_TIMEOUT = 10  # seconds a client may take for the TLS handshake
 
     def __init__(self, sim, host, ssl_context):
         self.sim, self.host = sim, host
         self.ssl_context = ssl_context
+        self._conn_lock = threading.Lock()
+        self._connections = set()  # accepted sockets still open
+        self._workers = set()  # their handler threads
+        self._closing = False
         super().__init__((host.address, host.port), ApiHandler)
 
+    def process_request(self, request, client_address):
+        with self._conn_lock:
+            if self._closing:
+                request.close()
+                return
+            self._connections.add(request)
+            thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                      name="pvesim-%s-conn" % self.host.name, daemon=True)
+            self._workers.add(thread)
+        thread.start()
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._conn_lock:
+                self._connections.discard(request)
+                self._workers.discard(threading.current_thread())
+
+    def close_all(self, join_timeout=2.0):
+        """Cut every open connection and wait for the handler threads to end."""
+        with self._conn_lock:
+            self._closing = True
+            connections, workers = list(self._connections), list(self._workers)
+        for request in connections:
+            try:
+                request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + join_timeout
+        for thread in workers:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
     def finish_request(self, request, client_address):
-        if not self.host.online:
+        with self.sim.lock:
+            # what is due happens first: a host whose outage or reboot has ended answers
+            # this connection even when no other request ticked the simulator meanwhile
+            self.sim.tick()
+            online = self.host.online
+        if not online:
             request.close()  # an offline host: connection closed without an answer
             return
         try:
             # headers and body go out as separate writes: without NODELAY, Nagle's algorithm
             # holds the body until the client's delayed ACK, about 40 ms per request
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            request = self.ssl_context.wrap_socket(request, server_side=True)
+            request.settimeout(self.HANDSHAKE_TIMEOUT)
+            wrapped = self.ssl_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
             request.close()
             return
+        # wrap_socket took over the file descriptor: close_all() must cut the TLS socket
+        with self._conn_lock:
+            self._connections.discard(request)
+            self._connections.add(wrapped)
+            closing = self._closing
         try:
-            super().finish_request(request, client_address)
+            if not closing:
+                super().finish_request(wrapped, client_address)
         except (ConnectionError, ssl.SSLError, OSError):
             pass
+        finally:
+            with self._conn_lock:
+                self._connections.discard(wrapped)
+            wrapped.close()
 
     def handle_error(self, request, client_address):  # clients that vanish are normal here
         log.debug("connection error from %s", client_address, exc_info=True)
@@ -323,6 +383,7 @@ class SimServer:
         for server in self.servers.values():
             server.shutdown()
             server.server_close()
+            server.close_all()
         self.servers.clear()
         if self._tmp is not None:
             self._tmp.cleanup()

@@ -17,7 +17,6 @@ import hashlib
 import ipaddress
 import math
 import re
-import threading
 import time
 import zoneinfo
 
@@ -175,18 +174,10 @@ def power_off(sim, host, come_back_after=None):
 
 
 def schedule_boot(sim, host, after):
-    """Bring ``host`` back ``after`` simulated seconds from now.  A timer ticks the
-    simulator then, so the host answers again even when nobody calls another host
-    in between (an offline endpoint never reaches the dispatcher's tick)."""
+    """Bring ``host`` back ``after`` simulated seconds from now.  The next tick does it;
+    the host's own endpoint ticks before it looks at a new connection, so the host answers
+    again even when nobody calls another host in between."""
     host.online_at = time.monotonic() + sim.delay(after)
-
-    def boot():
-        with sim.lock:
-            sim.tick()
-
-    timer = threading.Timer(sim.delay(after) + 0.01, boot)
-    timer.daemon = True
-    timer.start()
 
 
 @route("POST", "/nodes/{node}/status")
