@@ -15,11 +15,12 @@ _UPID = re.compile(r"^UPID:([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):([0-9A-Fa-f
 
 def _task(req):
     upid = req.params["upid"]
+    # pve-manager PVE/API2/Tasks.pm: raise_param_exc({upid => ...}), a 400 naming the parameter
     if not _UPID.match(upid):
-        raise ApiError(400, "unable to parse worker upid '%s'" % upid)
+        raise ApiError.param({"upid": "unable to parse worker upid"})
     task = req.host.tasks.get(upid)
     if task is None:
-        raise ApiError(500, "no such task")
+        raise ApiError.param({"upid": "no such task"})
     return task
 
 

@@ -104,7 +104,8 @@ def test_writes_need_the_csrf_token(pve):
     assert answer.status_code == 401 and answer.reason == "Permission denied - invalid csrf token"
     answer = requests.delete(target, cookies=cookies, verify=pve.ca_path,
                              headers={"CSRFPreventionToken": data["CSRFPreventionToken"]})
-    assert answer.status_code == 500 and answer.reason == "no such task"
+    # pve-manager PVE/API2/Tasks.pm: raise_param_exc({upid => "no such task"})
+    assert answer.status_code == 400 and answer.json()["errors"] == {"upid": "no such task"}
     # reads need no CSRF token
     assert requests.get(url(pve, "pve-a", "/nodes/pve-a/tasks"), cookies=cookies, verify=pve.ca_path).ok
 

@@ -1,6 +1,7 @@
 """The tasks API: list with filters, status, log, stop; task failures on demand."""
 
 import pytest
+import requests
 from proxmoxer.core import ResourceException
 
 from pvesim.errors import ApiError
@@ -94,9 +95,16 @@ def test_list_filters(pve):
 
 def test_unknown_and_malformed_upid(pve):
     api = pve.client("pve-a")
-    with pytest.raises(ResourceException) as info:
-        api.nodes("pve-a").tasks("UPID:pve-a:00001234:00001234:00001234:qmstart:100:root@pam:").status.get()
-    assert (info.value.status_code, info.value.content) == (500, "no such task")
+    # pve-manager PVE/API2/Tasks.pm: raise_param_exc({upid => "no such task"}) and
+    # raise_param_exc({upid => "unable to parse worker upid"}): 400 with the per-field errors
+    base = pve.urls["pve-a"] + "/api2/json/nodes/pve-a/tasks/"
+    headers = {"Authorization": "PVEAPIToken=root@pam!ci=root-ci-secret"}
+    for upid, text in (("UPID:pve-a:00001234:00001234:00001234:qmstart:100:root@pam:", "no such task"),
+                       ("garbage", "unable to parse worker upid")):
+        for suffix in ("", "/status", "/log"):
+            answer = requests.get(base + upid + suffix, headers=headers, verify=pve.ca_path)
+            assert (answer.status_code, answer.reason) == (400, "Parameter verification failed.")
+            assert answer.json()["errors"] == {"upid": text}
     with pytest.raises(ResourceException) as info:
         api.nodes("pve-a").tasks("garbage").status.get()
     assert info.value.status_code == 400
