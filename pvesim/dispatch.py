@@ -57,6 +57,11 @@ def dispatch(sim, host, method, path, params, identity):
         permissions = info.get("permissions") or {}
         if permissions.get("user") != "world" and identity is None:
             raise ApiError(401, "No ticket")
+        # pve-manager PVE/HTTPServer.pm rest_handler: a parameter the URI already defines must
+        # carry the same value; a conflicting one is refused before anything else is checked
+        for name, value in (params or {}).items():
+            if name in path_params and value != path_params[name]:
+                raise ApiError.param({name: "duplicate parameter (already defined in URI) with conflicting values!"})
         if identity is not None and identity.tokenid and not int(info.get("allowtoken", 1)):
             # PVE::HTTPServer's raise_perm_exc; the reason phrase is the first line of
             # "Permission check failed (URI '...' not available ..., need proper ticket.\n)"
@@ -64,7 +69,7 @@ def dispatch(sim, host, method, path, params, identity):
                                 "need proper ticket." % path)
 
         raw = dict(params or {})
-        raw.update(path_params)  # the path wins over a same-named parameter
+        raw.update(path_params)  # same values as any same-named parameter (checked above)
         # PVE's order: permissions (on the raw parameters), then the proxy to the target
         # node, then the target validates the parameters and runs the method.
         if sim.access is not None:
