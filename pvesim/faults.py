@@ -36,6 +36,9 @@ class Faults:
 
     # --- request faults ------------------------------------------------------
     def _add(self, kind, path, method, count, node, **extra):
+        if count is not None and int(count) < 1:
+            raise ValueError("count must be at least 1, or None for every matching request (got %r)" % (count,))
+        count = None if count is None else int(count)
         rule = {"kind": kind, "path": path or "*", "method": method.upper() if method else None,
                 "count": count, "node": node, **extra}
         with self._lock:
@@ -63,11 +66,14 @@ class Faults:
         pattern = rule["path"]
         return pattern == template or fnmatch.fnmatchcase(path, pattern)
 
-    def _take(self, kinds, node, method, path, template):
-        """Matching rules of ``kinds``, with their counts consumed."""
+    def _take(self, kinds, node, method, path, template, first_only=False):
+        """Matching rules of ``kinds``, with their counts consumed; with ``first_only`` only the
+        oldest matching rule is taken, so overlapping rules apply one request each."""
         taken = []
         with self._lock:
             for rule in list(self.rules):
+                if first_only and taken:
+                    break
                 if rule["kind"] in kinds and self._matches(rule, node, method, path, template):
                     taken.append(rule)
                     if rule["count"] is not None:
@@ -78,17 +84,15 @@ class Faults:
 
     def http_action(self, host, method, path, template):
         """``(delay seconds, drop?)`` for a request arriving over HTTPS."""
-        delay, drop = 0.0, False
-        for rule in self._take(("latency", "drop"), host.name, method, path, template):
-            if rule["kind"] == "latency":
-                delay += rule["seconds"]
-            else:
-                drop = True
+        # latencies add up; a request is dropped once, using up only the first matching drop rule
+        delay = sum(rule["seconds"] for rule in self._take(("latency",), host.name, method, path, template))
+        drop = bool(self._take(("drop",), host.name, method, path, template, first_only=True))
         return delay, drop
 
     def before_dispatch(self, host, method, path, template):
         """Raise the failure a ``fail`` rule asks for (HTTP and in-process calls alike)."""
-        for rule in self._take(("fail",), host.name, method, path, template):
+        # one request fails once: only the first matching rule is used up
+        for rule in self._take(("fail",), host.name, method, path, template, first_only=True):
             raise ApiError(rule["status"], rule["message"])
 
     def shop_unreachable(self, node=None, count=None):
@@ -99,7 +103,7 @@ class Faults:
 
     def shop_down(self, node):
         """For the subscription handlers: True when a check on ``node`` cannot reach the shop (consumes one)."""
-        return bool(self._take(("shop",), node, None, "*", None))
+        return bool(self._take(("shop",), node, None, "*", None, first_only=True))
 
     # --- task, node, ticket and quorum faults -----------------------------------
     def fail_next_task(self, vmid, message="simulated task failure"):

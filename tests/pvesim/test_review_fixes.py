@@ -21,3 +21,30 @@ def test_parameter_conflicting_with_the_path_is_refused(sim):
     assert (err.status, err.message) == (400, "Parameter verification failed.")
     assert err.errors == {"node": "duplicate parameter (already defined in URI) with conflicting values!"}
     assert api(sim, "pve1", "GET", "/nodes/pve1/status", node="pve1")["cpuinfo"]
+
+
+def test_overlapping_fail_rules_apply_one_request_each(sim):
+    sim.faults.fail_next("/version", status=500, message="first")
+    sim.faults.fail_next("/version", status=503, message="second")
+    assert refused(sim, "pve1", "GET", "/version").message == "first"
+    assert refused(sim, "pve1", "GET", "/version").message == "second"
+    assert api(sim, "pve1", "GET", "/version")["version"]
+
+
+def test_overlapping_drop_rules_drop_one_request_each(sim):
+    host = sim.hosts["pve1"]
+    sim.faults.drop_next("/version")
+    sim.faults.drop_next("*")
+    sim.faults.add_latency(0.25, path="/version", count=1)
+    assert sim.faults.http_action(host, "GET", "/version", "/version") == (0.25, True)
+    assert sim.faults.http_action(host, "GET", "/version", "/version") == (0.0, True)
+    assert sim.faults.http_action(host, "GET", "/version", "/version") == (0.0, False)
+
+
+@pytest.mark.parametrize("count", [0, -1])
+def test_fault_count_below_one_is_refused(sim, count):
+    with pytest.raises(ValueError, match="count must be at least 1"):
+        sim.faults.fail_next("/version", count=count)
+    with pytest.raises(ValueError):
+        sim.faults.apply({"action": "drop_next", "path": "/version", "count": count})
+    assert sim.faults.describe()["rules"] == []
