@@ -13,6 +13,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+# The collection's own client (test_collection_client.py) is imported as
+# ansible_collections.proxops.proxmox: link the repo there, as the Makefile's setup and
+# tests/integration/runner/conftest.py do, so those tests run whatever PYTHONPATH is.
+COLLECTIONS = os.path.join(REPO, ".state", "collections")
+_LINK = os.path.join(COLLECTIONS, "ansible_collections", "proxops", "proxmox")
+if not os.path.exists(_LINK):
+    os.makedirs(os.path.dirname(_LINK), exist_ok=True)
+    os.symlink(REPO, _LINK)
+if COLLECTIONS not in sys.path:
+    sys.path.append(COLLECTIONS)
+
 # Every answer of every test is checked against the official returns schema
 # (pvesim.returns): a mismatch raises, so the test that met it fails.
 os.environ.setdefault("PVESIM_CHECK_RETURNS", "1")
