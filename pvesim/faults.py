@@ -132,7 +132,7 @@ class Faults:
 
         with self.sim.lock:
             host = self.sim.hosts[node]
-            host.online = False
+            self.sim.host_down(host)
             host.online_at = time.monotonic() + seconds if seconds else None
 
     def set_online(self, node):

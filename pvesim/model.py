@@ -271,6 +271,12 @@ class Simulator:
         for hook in TICK_HOOKS:
             hook(self)
 
+    def host_down(self, host):
+        """``host`` stops answering (shut down, rebooting or unreachable).  The HA manager's
+        fence clock (``host.extra["ha_down_since"]``) starts now, not at the next request."""
+        host.online = False
+        host.extra.setdefault("ha_down_since", time.monotonic())
+
     def power_on(self, host):
         """``host`` answers again.  When it had been powered off (``host.extra["powered_off"]``,
         set by a shutdown or reboot) this is a boot and the :data:`BOOT_HOOKS` run; the end

@@ -598,7 +598,7 @@ def _fence_and_recover(sim):
     for host in sim.hosts.values():
         if host.online:
             host.extra.pop("ha_down_since", None)
-        else:
+        else:  # stamped by Simulator.host_down; a host offline from the start is stamped here
             host.extra.setdefault("ha_down_since", now)
     from pvesim.handlers.guests import set_running
 

@@ -164,7 +164,7 @@ def power_off(sim, host, come_back_after=None):
         if guest.running:
             guest.status = "stopped"
             guest.uptime_since = None
-    host.online = False
+    sim.host_down(host)
     host.extra["uptime_offset"] = 0  # from now on uptime counts from the next boot
     host.extra["powered_off"] = True  # the next time it is up is a boot (onboot guests start)
     if come_back_after is not None:

@@ -48,3 +48,21 @@ def test_fault_count_below_one_is_refused(sim, count):
     with pytest.raises(ValueError):
         sim.faults.apply({"action": "drop_next", "path": "/version", "count": count})
     assert sim.faults.describe()["rules"] == []
+
+
+@pytest.mark.parametrize("how", ["set_offline", "shutdown"])
+def test_fence_clock_starts_when_the_node_goes_down(how):
+    # PVE's CRM counts from the node's loss (its lock expires), not from when someone next asks
+    scenario = {"cluster_name": "c", "root_password": "pw",
+                "resources": [{"type": "node", "node": n} for n in ("p1", "p2", "p3")]
+                + [{"type": "qemu", "vmid": 100, "node": "p2", "status": "running", "hastate": "started"}]}
+    sim = make_sim(scenario, time_scale=0.001)  # FENCE_SECONDS (120) is 0.12 real seconds
+    if how == "set_offline":
+        sim.faults.set_offline("p2")
+    else:
+        api(sim, "p2", "POST", "/nodes/p2/status", command="shutdown")
+    import time
+
+    time.sleep(0.3)  # well past the fence time, and no request in between
+    vm = [r for r in api(sim, "p1", "GET", "/cluster/resources", type="vm") if r["vmid"] == 100][0]
+    assert vm["node"] != "p2" and vm["status"] == "running"
