@@ -10,6 +10,7 @@ All state is guarded by ``Simulator.lock``; the server takes it around every req
 calls :meth:`Simulator.tick` first, so tasks that are due finish before anything reads.
 """
 
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,16 @@ GIB = 1024 ** 3
 # ``hook(sim)`` at the end of every tick (the HA manager recovers a dead node's services).
 BOOT_HOOKS = []
 TICK_HOOKS = []
+
+log = logging.getLogger("pvesim")
+
+
+def _run_hook(hook, *args):
+    # a broken hook is a pvesim bug: log it, but never let it break every later request
+    try:
+        hook(*args)
+    except Exception:
+        log.exception("pvesim: hook %s failed", getattr(hook, "__qualname__", hook))
 
 
 @dataclass
@@ -269,7 +280,7 @@ class Simulator:
                 if task.status == "running" and now >= task.end_at:
                     self._finish(task)
         for hook in TICK_HOOKS:
-            hook(self)
+            _run_hook(hook, self)
 
     def host_down(self, host):
         """``host`` stops answering (shut down, rebooting or unreachable).  The HA manager's
@@ -285,7 +296,7 @@ class Simulator:
         host.boot_time = time.time()
         if host.extra.pop("powered_off", False):
             for hook in BOOT_HOOKS:
-                hook(self, host)
+                _run_hook(hook, self, host)
 
     def _finish(self, task):
         try:

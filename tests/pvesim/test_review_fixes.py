@@ -66,3 +66,18 @@ def test_fence_clock_starts_when_the_node_goes_down(how):
     time.sleep(0.3)  # well past the fence time, and no request in between
     vm = [r for r in api(sim, "p1", "GET", "/cluster/resources", type="vm") if r["vmid"] == 100][0]
     assert vm["node"] != "p2" and vm["status"] == "running"
+
+
+def test_a_failing_hook_is_logged_and_does_not_break_requests(sim, monkeypatch, caplog):
+    from pvesim import model
+
+    def broken(*args):
+        raise RuntimeError("hook bug")
+
+    monkeypatch.setattr(model, "TICK_HOOKS", model.TICK_HOOKS + [broken])
+    monkeypatch.setattr(model, "BOOT_HOOKS", [broken] + model.BOOT_HOOKS)
+    assert api(sim, "pve1", "GET", "/version")["version"]
+    api(sim, "pve1", "POST", "/nodes/pve1/status", command="reboot")  # time_scale 0: back at once
+    assert api(sim, "pve1", "GET", "/nodes/pve1/status")["uptime"] >= 0
+    assert sim.hosts["pve1"].online
+    assert "hook bug" in caplog.text
