@@ -204,8 +204,9 @@ class AccessControl:
     def expire_all_tickets(self):
         # A new key in every /etc/pve: every ticket and CSRF token issued so far stops
         # verifying, new logins work at once.
-        for fs in {id(h.fs): h.fs for h in self.sim.hosts.values()}.values():
-            fs.extra["authkey"] = secrets.token_bytes(32)
+        with self.sim.lock:  # also called from the CLI's control-channel thread
+            for fs in {id(h.fs): h.fs for h in self.sim.hosts.values()}.values():
+                fs.extra["authkey"] = secrets.token_bytes(32)
 
     # --- users --------------------------------------------------------------
     def user(self, fs, userid):

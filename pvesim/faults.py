@@ -144,14 +144,18 @@ class Faults:
         """Every ticket issued so far stops working (clients must log in again)."""
         self.sim.access.expire_all_tickets()
 
+    # These change the simulated world, possibly from the CLI's control-channel thread:
+    # under sim.lock, like every request.
     def lose_quorum(self, node=None):
         """The cluster of ``node`` (default: every cluster) loses quorum."""
-        for fs in self._filesystems(node):
-            fs.extra["quorum_lost"] = True
+        with self.sim.lock:
+            for fs in self._filesystems(node):
+                fs.extra["quorum_lost"] = True
 
     def restore_quorum(self, node=None):
-        for fs in self._filesystems(node):
-            fs.extra.pop("quorum_lost", None)
+        with self.sim.lock:
+            for fs in self._filesystems(node):
+                fs.extra.pop("quorum_lost", None)
 
     def _filesystems(self, node):
         hosts = [self.sim.hosts[node]] if node else list(self.sim.hosts.values())

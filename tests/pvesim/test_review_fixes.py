@@ -81,3 +81,28 @@ def test_a_failing_hook_is_logged_and_does_not_break_requests(sim, monkeypatch, 
     assert api(sim, "pve1", "GET", "/nodes/pve1/status")["uptime"] >= 0
     assert sim.hosts["pve1"].online
     assert "hook bug" in caplog.text
+
+
+@pytest.mark.parametrize("action", ["expire_tickets", "lose_quorum", "restore_quorum"])
+def test_fault_actions_wait_for_the_simulator_lock(sim, action):
+    # the control channel runs in its own thread: a fault must not change the world in the
+    # middle of a request, which holds sim.lock
+    import threading
+
+    host = sim.hosts["pve1"]
+    if action == "restore_quorum":
+        host.fs.extra["quorum_lost"] = True
+    before = (host.fs.extra.get("authkey"), host.fs.extra.get("quorum_lost"))
+    done = threading.Event()
+
+    def run():
+        getattr(sim.faults, action)()
+        done.set()
+
+    with sim.lock:
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        assert not done.wait(0.2)
+        assert (host.fs.extra.get("authkey"), host.fs.extra.get("quorum_lost")) == before
+    assert done.wait(2)
+    assert (host.fs.extra.get("authkey"), host.fs.extra.get("quorum_lost")) != before
