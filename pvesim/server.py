@@ -364,8 +364,14 @@ class SimServer:
         return server
 
     def start(self):
-        for host in list(self.sim.hosts.values()):
-            self.start_host(host)
+        """Start every host's endpoint; if one cannot (its address is taken, say), the ones
+        already started are stopped again before the error goes on."""
+        try:
+            for host in list(self.sim.hosts.values()):
+                self.start_host(host)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def reload_certificate(self, host):

@@ -17,6 +17,7 @@
 """
 
 import contextlib
+import errno
 import json
 import os
 import random
@@ -145,13 +146,22 @@ def running(scenario=None, time_scale=None, address_base=None, port=8006, state_
         if address_base is not None or cluster_name is not None:
             raise TypeError("a loaded state keeps its addresses and cluster names")
         sim = state_file.load(load_state, time_scale=time_scale)
+        server = SimServer(sim, state_dir=state_dir).start()  # stops what it started if it fails
     else:
         data = _load(scenario)
         count = sum(1 for r in data.get("resources", []) if r.get("type") == "node")
-        base = address_base or free_address_base(max(count, 1), port)
-        sim = make_sim(data, time_scale=time_scale or 0.0, address_base=base, port=port, cluster_name=cluster_name)
-    server = SimServer(sim, state_dir=state_dir)
-    server.start()
+        for attempt in range(1, 4):
+            base = address_base or free_address_base(max(count, 1), port)
+            sim = make_sim(data, time_scale=time_scale or 0.0, address_base=base, port=port,
+                           cluster_name=cluster_name)
+            try:
+                server = SimServer(sim, state_dir=state_dir).start()
+                break
+            except OSError as err:
+                # another test run took a free-looking address between the probe and the bind:
+                # try a fresh range (only when the range was ours to choose)
+                if address_base is not None or err.errno != errno.EADDRINUSE or attempt == 3:
+                    raise
     try:
         yield Running(sim=sim, server=server, ca_path=server.ca_path, user=ROOT, password=sim.root_password,
                       state_dir=server.state_dir, urls={name: h.url for name, h in sim.hosts.items()})

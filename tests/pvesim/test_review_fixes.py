@@ -106,3 +106,50 @@ def test_fault_actions_wait_for_the_simulator_lock(sim, action):
         assert (host.fs.extra.get("authkey"), host.fs.extra.get("quorum_lost")) == before
     assert done.wait(2)
     assert (host.fs.extra.get("authkey"), host.fs.extra.get("quorum_lost")) != before
+
+
+TWO = {"resources": [{"type": "node", "node": "pve1"}, {"type": "node", "node": "pve2"}], "root_password": "pw"}
+
+
+def _listener(address, port=8006):
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((address, port))
+    sock.listen()
+    return sock
+
+
+def test_running_stops_started_hosts_when_one_cannot_bind():
+    import threading
+
+    from pvesim import testing
+
+    base = testing.free_address_base(2)
+    second = testing.address_allocator(base)(1)
+    blocker = _listener(second)
+    try:
+        with pytest.raises(OSError):
+            with testing.running(TWO, address_base=base):
+                pass
+        # the first host's endpoint is gone: its address can be bound again, no thread serves it
+        _listener(base).close()
+        assert not [t for t in threading.enumerate() if t.name == "pvesim-pve1" and t.is_alive()]
+    finally:
+        blocker.close()
+
+
+def test_running_retries_a_fresh_range_when_the_picked_one_is_taken(monkeypatch):
+    from pvesim import testing
+
+    taken = testing.free_address_base(2)
+    blocker = _listener(testing.address_allocator(taken)(1))
+    picks = iter([taken])
+    real = testing.free_address_base
+    monkeypatch.setattr(testing, "free_address_base", lambda *a, **k: next(picks, None) or real(*a, **k))
+    try:
+        with testing.running(TWO) as pve:
+            assert pve.sim.hosts["pve1"].address != taken
+            assert pve.client("pve2").version.get()["version"]
+    finally:
+        blocker.close()
