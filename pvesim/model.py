@@ -298,6 +298,19 @@ class Simulator:
             for hook in BOOT_HOOKS:
                 _run_hook(hook, self, host)
 
+    def kill_tasks(self, host):
+        """``host`` lost power: its running tasks' workers die, their effect never happens.
+        PVE reads the status of such a task from a log without an end line: ``unexpected
+        status``.  Unlike PVE, the guest lock a task held is released (PVE leaves it in the
+        config until ``qm unlock``)."""
+        for task in host.tasks.values():
+            if task.status == "running":
+                task.exitstatus = "unexpected status"
+                task.status = "stopped"
+                task.endtime = int(time.time())
+                if task.guest is not None:
+                    task.guest.lock = None
+
     def _finish(self, task):
         try:
             if task.fail_with:

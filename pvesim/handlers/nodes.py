@@ -160,6 +160,7 @@ def node_status(req):
 def power_off(sim, host, come_back_after=None):
     """Take ``host`` down: its running guests stop; ``come_back_after`` simulated seconds
     later it boots again (None: it stays off until woken)."""
+    sim.kill_tasks(host)
     for guest in host.guests():
         if guest.running:
             guest.status = "stopped"

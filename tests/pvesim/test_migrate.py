@@ -140,3 +140,18 @@ def test_migration_over_https_with_proxmoxer():
         assert after["pve2"] == before["pve2"] + 2 * GIB and after["pve1"] == before["pve1"] - 2 * GIB
         precondition = client.nodes("pve2").qemu(100).migrate.get()
         assert precondition["allowed_nodes"] == ["pve1"] and precondition["running"] == 1
+
+
+def test_source_shut_down_mid_migration_fails_the_task():
+    # the worker dies with its host; PVE then reads the task's status from a log without an
+    # end line: "unexpected status" (PVE::Tools::upid_read_status), and the move never happens
+    sim = cluster(time_scale=0.005)
+    upid = api(sim, "pve1", "POST", "/nodes/pve1/qemu/100/migrate", target="pve2", online=1,
+               **{"with-local-disks": 1})
+    api(sim, "pve2", "POST", "/nodes/pve1/status", command="shutdown")
+    time.sleep(0.25)  # past the migration's end
+    vm = [v for v in api(sim, "pve2", "GET", "/cluster/resources", type="vm") if v["vmid"] == 100][0]
+    assert vm["node"] == "pve1"  # its status reads "unknown" while pve1 is off
+    sim.faults.set_online("pve1")
+    status = task(sim, upid)
+    assert (status["status"], status["exitstatus"]) == ("stopped", "unexpected status")
