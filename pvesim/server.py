@@ -86,6 +86,15 @@ class ApiHandler(BaseHTTPRequestHandler):
         api_path = url.path[len(API_PREFIX):] if url.path.startswith(API_PREFIX + "/") else None
         template = None
         status = 200
+        self._recorded = False
+
+        def record(code):
+            # counted before the answer goes out, so a client that has its answer sees it counted
+            if sim.stats is not None and not self._recorded:
+                self._recorded = True
+                sim.stats.record(host.name, method, template or (api_path or url.path), code)
+
+        self._record = record
         try:
             if not host.online:
                 raise _DropConnection()
@@ -139,8 +148,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             log.error("pvesim: %s %s failed:\n%s", method, self.path, traceback.format_exc())
             self._send(500, str(err) or err.__class__.__name__, {"data": None, "message": str(err)})
         finally:
-            if sim.stats is not None:
-                sim.stats.record(host.name, method, template or (api_path or url.path), status)
+            record(status)
 
     def _read_body(self):
         length = int(self.headers.get("Content-Length") or 0)
@@ -189,6 +197,7 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _send(self, status, reason, payload):
         data = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
+        self._record(status)
         self.send_response(status, _reason(reason))
         if payload is not None:
             self.send_header("Content-Type", "application/json;charset=UTF-8")
