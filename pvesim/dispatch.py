@@ -8,6 +8,10 @@ from pvesim import returns, schema
 from pvesim.errors import ApiError
 from pvesim.routing import Request, match
 
+# The calls pveproxy serves without a ticket (PVE/HTTPServer.pm auth_handler, $require_auth = 0).
+NO_AUTH = {("GET", "/access/domains"), ("GET", "/access/ticket"), ("POST", "/access/ticket"),
+           ("POST", "/access/vncticket"), ("POST", "/access/openid/login"), ("POST", "/access/openid/auth-url")}
+
 # PVE's proxy error when pveproxy cannot reach the node a request is for.
 PROXY_ERROR = (595, "No route to host")
 
@@ -50,6 +54,10 @@ def dispatch(sim, host, method, path, params, identity):
     method = method.upper()
     with sim.lock:
         sim.tick()
+        # pve-manager PVE/HTTPServer.pm auth_handler runs before the route lookup, and only a
+        # fixed list of calls goes without a ticket: an unknown path without one is 401 too
+        if identity is None and (method, path) not in NO_AUTH:
+            raise ApiError(401, "No ticket")
         template, path_params, handler, info = resolve(method, path, sim.pve_version)
         if sim.faults is not None:
             sim.faults.before_dispatch(host, method, path, template)

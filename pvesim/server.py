@@ -136,8 +136,12 @@ class ApiHandler(BaseHTTPRequestHandler):
                 pass
         except ApiError as err:
             status = err.status
-            if err.status == 401:
-                self._send(401, err.message, None)  # PVE's 401 answers carry no body
+            if err.status == 401 and (method, template) == ("POST", "/access/ticket"):
+                # a failed login is the handler's error, formatted as JSON like any other
+                # (pve-http-server / pve-manager Formatter prepare_response_data: {"data": null})
+                self._send(401, err.message, {"data": None})
+            elif err.status == 401:
+                self._send(401, err.message, None)  # pveproxy's auth_handler 401s carry no body
             else:
                 body = {"data": None, "message": err.message}
                 if err.errors:
@@ -189,6 +193,15 @@ class ApiHandler(BaseHTTPRequestHandler):
             if sim.access.is_tfa_ticket(host.fs, ticket):
                 return None, "No ticket"  # a half ticket: the second factor is still missing
             return None, "invalid PVE ticket"
+        # PVE/HTTPServer.pm auth_handler: check_user_enabled after the ticket verifies, so a
+        # ticket stops working once its user is disabled, expired or deleted
+        user = sim.access.user(host.fs, userid)
+        if user is None:
+            return None, "no such user ('%s')" % userid
+        if not int(user.get("enable", 1)):
+            return None, "user '%s' is disabled" % userid
+        if int(user.get("expire") or 0) and int(user["expire"]) < sim.access.now():
+            return None, "user '%s' access expired" % userid
         if method in WRITE_METHODS:
             token = self.headers.get("CSRFPreventionToken")
             if not sim.access.verify_csrf(host.fs, userid, token):

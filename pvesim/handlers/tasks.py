@@ -24,11 +24,17 @@ def _task(req):
     return task
 
 
+def _owns(identity, task):
+    """pve-manager PVE/API2/Tasks.pm check_task_user: a token only owns the tasks it started;
+    a user owns its own tasks and those of its tokens."""
+    if "!" in task.user:
+        return identity.authid in (task.user, task.user.split("!", 1)[0])
+    return identity.authid == task.user
+
+
 def _may_see(req, task, privilege="Sys.Audit"):
     """Owners see their tasks; others need ``privilege`` on the node (PVE's rule)."""
-    ident = req.identity
-    owner = task.user in (ident.userid, ident.authid)
-    if not owner and not req.has_priv("/nodes/%s" % task.node, privilege):
+    if not _owns(req.identity, task) and not req.has_priv("/nodes/%s" % task.node, privilege):
         raise ApiError.forbidden("/nodes/%s" % task.node, privilege)
 
 
@@ -69,7 +75,7 @@ def list_tasks(req):
         running = task.status != "stopped"
         if (source == "archive" and running) or (source == "active" and not running):
             continue
-        if not see_all and task.user not in (req.identity.userid, req.identity.authid):
+        if not see_all and not _owns(req.identity, task):
             continue
         if p.get("errors") and (running or task.exitstatus == "OK"):
             continue
