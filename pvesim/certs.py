@@ -20,8 +20,9 @@ def _pem_key(key):
 
 
 def fingerprint(cert_pem):
-    """SHA-256 fingerprint as PVE shows it: ``AA:BB:...``."""
-    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    """SHA-256 fingerprint as PVE shows it: ``AA:BB:...`` (of the first certificate of a
+    PEM text or bytes).  The one place pvesim computes a fingerprint."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode() if isinstance(cert_pem, str) else cert_pem)
     return ":".join("%02X" % b for b in cert.fingerprint(hashes.SHA256()))
 
 

@@ -149,21 +149,13 @@ class Faults:
     def lose_quorum(self, node=None):
         """The cluster of ``node`` (default: every cluster) loses quorum."""
         with self.sim.lock:
-            for fs in self._filesystems(node):
+            for fs in self.sim.filesystems(node):
                 fs.extra["quorum_lost"] = True
 
     def restore_quorum(self, node=None):
         with self.sim.lock:
-            for fs in self._filesystems(node):
+            for fs in self.sim.filesystems(node):
                 fs.extra.pop("quorum_lost", None)
-
-    def _filesystems(self, node):
-        hosts = [self.sim.hosts[node]] if node else list(self.sim.hosts.values())
-        seen = []
-        for host in hosts:
-            if all(host.fs is not fs for fs in seen):
-                seen.append(host.fs)
-        return seen
 
     def clear(self):
         with self._lock:

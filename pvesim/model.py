@@ -211,6 +211,12 @@ class Simulator:
             raise ApiError.not_found("no such node '%s'" % name)
         return host
 
+    def filesystems(self, node=None):
+        """Every distinct ClusterFS, in host order (each cluster's once); with ``node``, only
+        that host's."""
+        hosts = [self.hosts[node]] if node else self.hosts.values()
+        return list({id(h.fs): h.fs for h in hosts}.values())
+
     def members(self, fs):
         """The hosts that share ``fs`` (a cluster's members, or one standalone host)."""
         return [h for h in self.hosts.values() if h.fs is fs]

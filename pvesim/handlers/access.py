@@ -21,13 +21,6 @@ from pvesim.routing import Identity, route
 from pvesim.scenario import scenario_key
 
 
-def _filesystems(sim):
-    seen = []
-    for host in sim.hosts.values():
-        if all(host.fs is not fs for fs in seen):
-            seen.append(host.fs)
-    return seen
-
 
 def _as_list(value):
     if value is None:
@@ -46,7 +39,7 @@ def _items(value, key):
 
 @scenario_key("groups")
 def load_groups(sim, value):
-    for fs in _filesystems(sim):
+    for fs in sim.filesystems():
         for item in _items(value, "groupid"):
             fs.groups[item["groupid"]] = {"comment": item.get("comment", "")}
             for userid in _as_list(item.get("users")):
@@ -57,7 +50,7 @@ def load_groups(sim, value):
 
 @scenario_key("users")
 def load_users(sim, value):
-    for fs in _filesystems(sim):
+    for fs in sim.filesystems():
         for item in _items(value, "userid"):
             user = fs.users.setdefault(item["userid"], {"groups": [], "tokens": {}})
             user.update({k: v for k, v in item.items() if k not in ("userid", "groups", "tokens")})
@@ -71,14 +64,14 @@ def load_users(sim, value):
 
 @scenario_key("roles")
 def load_roles(sim, value):
-    for fs in _filesystems(sim):
+    for fs in sim.filesystems():
         for roleid, privs in value.items():
             fs.roles[roleid] = set(_as_list(privs))
 
 
 @scenario_key("tokens")
 def load_tokens(sim, value):
-    for fs in _filesystems(sim):
+    for fs in sim.filesystems():
         for item in _items(value, "tokenid"):
             userid, _, name = item["tokenid"].partition("!")
             user = fs.users.setdefault(userid, {"enable": 1, "expire": 0, "groups": [], "tokens": {}})
@@ -91,7 +84,7 @@ def load_tokens(sim, value):
 
 @scenario_key("acl")
 def load_acl(sim, value):
-    for fs in _filesystems(sim):
+    for fs in sim.filesystems():
         for item in value:
             propagate = int(item.get("propagate", 1))
             entries = []

@@ -18,6 +18,7 @@ import ipaddress
 import re
 import time
 
+from pvesim import certs
 from pvesim.errors import ApiError
 from pvesim.model import ClusterFS
 from pvesim.routing import route
@@ -141,21 +142,13 @@ def node_certificate_fingerprint(host):
     A host of an in-process simulator (no HTTPS, no certificate) gets a stable stand-in,
     as every real node has a certificate."""
     if host.custom_cert and host.custom_cert.get("cert_pem"):
-        return _pem_fingerprint(host.custom_cert["cert_pem"])
+        return certs.fingerprint(host.custom_cert["cert_pem"])
     if host.cert_pem:
-        return _pem_fingerprint(host.cert_pem)
+        return certs.fingerprint(host.cert_pem)
     if host.fingerprint:
         return host.fingerprint
     digest = hashlib.sha256(("pvesim-no-certificate:" + host.name).encode()).digest()
     return ":".join("%02X" % b for b in digest)
-
-
-def _pem_fingerprint(pem):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-
-    cert = x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
-    return ":".join("%02X" % b for b in cert.fingerprint(hashes.SHA256()))
 
 
 def subscription_level(host):
@@ -527,7 +520,6 @@ def _join(sim, host, params, task):
         server.issue_certificate(host)
         server.reload_certificate(host)
     elif host.cert_pem:
-        from pvesim import certs
         host.fingerprint = certs.fingerprint(host.cert_pem)
     log("merge authorized SSH keys")
     log("generated new node certificate, restart pveproxy and pvedaemon services")

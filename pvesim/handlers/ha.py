@@ -602,7 +602,7 @@ def _fence_and_recover(sim):
             host.extra.setdefault("ha_down_since", now)
     from pvesim.handlers.guests import set_running
 
-    for fs in _filesystems(sim):
+    for fs in sim.filesystems():
         if not fs.cluster_name or not fs.ha_resources or not sim.quorate(fs):
             continue
         for sid in sorted(fs.ha_resources):
@@ -680,16 +680,12 @@ def status_current(req):
 
 
 # --- scenario ----------------------------------------------------------------------------------
-def _filesystems(sim):
-    return list({id(h.fs): h.fs for h in sim.hosts.values()}.values())
-
-
 @scenario_key("ha_rules")
 def load_rules(sim, rules):
     """Scenario ``ha_rules``: items as GET /cluster/ha/rules returns them (PVE 9 only)."""
     if groups_api(sim):
         raise ValueError("ha_rules: PVE %s has no HA rules (use ha_groups)" % sim.pve_version)
-    for fs in _filesystems(sim):
+    for fs in sim.filesystems():
         for order, raw in enumerate(rules, start=1):
             rule = {k: v for k, v in raw.items() if k not in ("rule", "digest")}
             rule.setdefault("order", order)
@@ -715,7 +711,7 @@ def load_hastate(sim, resources):
 def load_resources(sim, items):
     """Scenario ``ha_resources``: items as GET /cluster/ha/resources returns them (``sid``,
     ``state``, ``group``, ``max_restart``, ...); they replace what ``hastate`` implied."""
-    for fs in _filesystems(sim):
+    for fs in sim.filesystems():
         for raw in items:
             sid, kind, vmid = parse_sid(fs, raw["sid"])
             if vmid not in fs.guests:
@@ -731,7 +727,7 @@ def load_groups(sim, groups):
     mode they are migrated to node-affinity rules, as PVE 9's CRM does: rule
     ``ha-group-<group>`` with the group's nodes, ``strict`` from ``restricted``, the
     resources of the group; a resource's ``failback`` from ``nofailback``."""
-    for fs in _filesystems(sim):
+    for fs in sim.filesystems():
         for raw in groups:
             config = {k: _group_value(k, raw[k]) for k in GROUP_OPTIONS if raw.get(k) is not None}
             if groups_api(sim):

@@ -20,6 +20,7 @@ import re
 import time
 import zoneinfo
 
+from pvesim.certs import fingerprint
 from pvesim.errors import ApiError, assert_if_modified
 from pvesim.handlers.cluster import node_certificate_fingerprint, subscription_level
 from pvesim.handlers.version import release
@@ -476,13 +477,6 @@ def _oneline(name):
     return "".join("/%s=%s" % (attr.rfc4514_attribute_name, attr.value) for attr in name)
 
 
-def cert_fingerprint(pem):
-    from cryptography.hazmat.primitives import hashes
-
-    digest = _load_cert(pem).fingerprint(hashes.SHA256())
-    return ":".join("%02X" % b for b in digest)
-
-
 def cert_info(pem, filename):
     """PVE's pve-certificate-info for the first certificate of ``pem``."""
     from cryptography import x509
@@ -509,7 +503,7 @@ def cert_info(pem, filename):
     not_before = getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before.replace(tzinfo=datetime.timezone.utc)
     not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
     return {
-        "filename": filename, "fingerprint": cert_fingerprint(pem), "subject": _oneline(cert.subject),
+        "filename": filename, "fingerprint": fingerprint(pem), "subject": _oneline(cert.subject),
         "issuer": _oneline(cert.issuer), "notbefore": int(not_before.timestamp()), "notafter": int(not_after.timestamp()),
         "san": san, "pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
         "public-key-type": key_type, "public-key-bits": bits,
@@ -561,7 +555,7 @@ def _reload_tls(sim, host):
     else:
         pem = host.custom_cert["cert_pem"] if host.custom_cert else host.cert_pem
         if pem:
-            host.fingerprint = cert_fingerprint(pem)
+            host.fingerprint = fingerprint(pem)
 
 
 def _key_matches(cert_pem, key_pem):

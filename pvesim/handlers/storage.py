@@ -377,7 +377,7 @@ def load_storage(sim, sections):
     pvesim reads two figures of its own in a section, ``total`` and ``used`` (bytes),
     for the status it reports.
     """
-    for fs in {id(h.fs): h.fs for h in sim.hosts.values()}.values():
+    for fs in sim.filesystems():
         fs.extra["storage_initialized"] = True
         fs.storage.clear()
         for raw in sections:

@@ -153,3 +153,98 @@ def test_running_retries_a_fresh_range_when_the_picked_one_is_taken(monkeypatch)
             assert pve.client("pve2").version.get()["version"]
     finally:
         blocker.close()
+
+
+def test_simulator_filesystems_lists_each_clusterfs_once():
+    scenario = {"cluster_name": "c", "root_password": "pw",
+                "resources": [{"type": "node", "node": n} for n in ("p1", "p2")]}
+    sim = make_sim(scenario)
+    fs = sim.hosts["p1"].fs
+    assert sim.filesystems() == [fs] and sim.hosts["p2"].fs is fs
+    lone = make_sim(TWO)
+    assert lone.filesystems() == [lone.hosts["pve1"].fs, lone.hosts["pve2"].fs]
+    assert lone.filesystems("pve2") == [lone.hosts["pve2"].fs]
+
+
+def test_one_fingerprint_function_for_text_and_bytes(sim):
+    from pvesim import certs
+
+    ca = certs.CertificateAuthority()
+    cert_pem, _key = ca.issue("pve1", "127.0.0.2")
+    assert certs.fingerprint(cert_pem) == certs.fingerprint(cert_pem.encode())
+    # the certificate info of the API reports the same fingerprint
+    host = sim.hosts["pve1"]
+    host.cert_pem = cert_pem
+    infos = api(sim, "pve1", "GET", "/nodes/pve1/certificates/info")
+    assert certs.fingerprint(cert_pem) in {i["fingerprint"] for i in infos}
+
+
+def _perm_sim():
+    from conftest import core_scenario
+
+    sim = make_sim(core_scenario())
+    return sim, sim.hosts["pve-a"].fs
+
+
+def _perm_error(sim, fs, identity, permissions, params):
+    from pvesim.errors import ApiError
+
+    with pytest.raises(ApiError) as info:
+        sim.access.check_permissions(fs, identity, permissions, params)
+    return info.value
+
+
+def test_permission_user_all_allows_before_any_check():
+    # RPCEnvironment::check_api2_permissions: return 1 if $perm->{user} eq 'all'
+    from pvesim.routing import Identity
+
+    sim, fs = _perm_sim()
+    permissions = {"user": "all", "check": ["perm", "/", ["Sys.Modify"]]}
+    assert sim.access.check_permissions(fs, Identity("bob@pve"), permissions, {}) is None
+
+
+def test_permission_userid_param():
+    # exec_api2_perm_check 'userid-param': 'self' needs the caller (token ID for tokens) to be
+    # the existing user named by userid; 'Realm.AllocateUser' is a privilege on the user's realm
+    from pvesim.routing import Identity
+
+    sim, fs = _perm_sim()
+    self_only = {"check": ["userid-param", "self"]}
+    assert sim.access.check_permissions(fs, Identity("bob@pve"), self_only, {"userid": "bob@pve"}) is None
+    assert _perm_error(sim, fs, Identity("bob@pve"), self_only, {"userid": "alice@pve"}).status == 403
+    assert _perm_error(sim, fs, Identity("bob@pve"), self_only, {"userid": "nobody@pve"}).status == 403
+    realm = {"check": ["userid-param", "Realm.AllocateUser"]}
+    err = _perm_error(sim, fs, Identity("bob@pve"), realm, {"userid": "alice@pve"})
+    assert err.message == "Permission check failed (/access/realm/pve, Realm.AllocateUser)"
+    fs.acl.append({"path": "/access/realm/pve", "type": "user", "ugid": "bob@pve", "roleid": "PVEUserAdmin",
+                   "propagate": 1})
+    assert sim.access.check_permissions(fs, Identity("bob@pve"), realm, {"userid": "alice@pve"}) is None
+
+
+def test_permission_userid_group_reads_the_groups_parameter():
+    # exec_api2_perm_check 'userid-group': groups_param is a flag, the groups are in "groups"
+    from pvesim.routing import Identity
+
+    sim, fs = _perm_sim()
+    fs.groups["dev"] = {"comment": ""}
+    fs.acl.append({"path": "/access/groups/ops", "type": "user", "ugid": "alice@pve", "roleid": "PVEUserAdmin",
+                   "propagate": 1})
+    alice = Identity("alice@pve")
+    check = {"check": ["userid-group", ["User.Modify"], "groups_param", "update"]}
+    assert sim.access.check_permissions(fs, alice, check, {"userid": "new@pve", "groups": "ops"}) is None
+    err = _perm_error(sim, fs, alice, check, {"userid": "new@pve", "groups": "ops,dev"})
+    assert err.message == "Permission check failed (/access/groups/dev, User.Modify)"
+    err = _perm_error(sim, fs, alice, check, {"userid": "new@pve"})
+    assert err.message == "Permission check failed (/access/groups, User.Modify)"
+    # without groups_param: the existing user must be in a group the caller may modify
+    existing = {"check": ["userid-group", ["User.Modify"]]}
+    assert sim.access.check_permissions(fs, alice, existing, {"userid": "bob@pve"}) is None  # bob is in ops
+    assert _perm_error(sim, fs, alice, existing, {"userid": "carol@pve"}).status == 403
+
+
+def test_unsimulated_permission_tests_are_refused_loudly():
+    from pvesim.routing import Identity
+
+    sim, fs = _perm_sim()
+    err = _perm_error(sim, fs, Identity("alice@pve"), {"check": ["perm-modify", "/vms/100"]}, {})
+    assert err.status == 500 and "perm-modify" in err.message
