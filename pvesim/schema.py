@@ -226,7 +226,52 @@ def _check_startup(value):
             raise FormatError("unable to parse startup options\n")
 
 
+def _check_storage_pair(value):
+    # PVE::JSONSchema storage-pair (parse_idmap): "target", or "source:target", with storage IDs
+    if value == "1":  # parse_idmap: "1" maps every storage to itself
+        return
+    ids = value.split(":")
+    if len(ids) > 2 or not all(re.fullmatch(r"(?i)[a-z][a-z0-9\-_.]*[a-z0-9]", i) for i in ids):
+        raise FormatError("invalid format - value does not look like a valid storage mapping: %s\n" % value)
+
+
+_PRUNE_KEYS = ("keep-all", "keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly")
+
+
+def _check_prune_backups(value):
+    # PVE::JSONSchema prune-backups: keep-* counts (integers >= 0), keep-all a boolean that
+    # excludes the others (validate_prune_backups)
+    seen = {}
+    for item in (part for part in value.split(",") if part):
+        key, sep, text = item.partition("=")
+        if not sep or key not in _PRUNE_KEYS:
+            raise FormatError("invalid format - unknown key '%s'\n" % key if sep else
+                              "invalid format - missing key in '%s'\n" % item)
+        if key == "keep-all":
+            if text not in ("0", "1"):
+                raise FormatError("invalid format - keep-all: type check ('boolean') failed\n")
+        elif not text.isdigit():
+            raise FormatError("invalid format - %s: type check ('integer') failed - got '%s'\n" % (key, text))
+        seen[key] = text
+    if seen.get("keep-all") == "1" and len(seen) > 1:
+        raise FormatError("keep-all cannot be set together with other options.\n")
+
+
 _FORMATS = {
+    # pve-manager PVE/API2/Tasks.pm (statusfilter); the regex is PVE's, the wording pvesim's
+    "pve-task-status-type": _regex_check(r"(?i)ok|error|warning|unknown", "invalid status type '{v}'"),
+    # PVE::JSONSchema $PVE_TAG_RE
+    "pve-tag": _regex_check(r"(?i)[a-z0-9_][a-z0-9_\-+.]*", "invalid characters in tag"),
+    # PVE::HA::Tools pve_verify_ha_resource_id / _or_vm_id, pve_verify_ha_node
+    "pve-ha-resource-id": _regex_check(r"[a-z]+:\S+", "value does not look like a valid ha resource id"),
+    "pve-ha-resource-or-vm-id": _regex_check(r"[a-z]+:\S+|[1-9][0-9]{2,8}",
+                                             "value does not look like a valid ha resource id"),
+    "pve-ha-node": _regex_check(r"[a-zA-Z0-9\-]+(:\d+)?", "value does not look like a valid ha node"),
+    "storage-pair": _check_storage_pair,
+    # PVE::Storage pve_verify_path: an absolute path
+    "pve-storage-path": _regex_check(r"/[^;()]+", "value does not look like a valid absolute path"),
+    "pve-qm-bootdisk": _regex_check(r"(ide|sata|scsi|virtio|efidisk|tpmstate)\d+", "invalid boot disk '{v}'"),
+    "prune-backups": _check_prune_backups,
     "pve-node": _regex_check(r"[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?", "value does not look like a valid node name"),
     "pve-vmid": _regex_check(r"[1-9][0-9]{2,8}", "value does not look like a valid VM ID"),
     "pve-storage-id": _regex_check(r"[a-z][a-z0-9\-_.]*[a-z0-9]", "storage ID '{v}' contains illegal characters"),

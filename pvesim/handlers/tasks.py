@@ -69,7 +69,7 @@ def list_tasks(req):
     source = p.get("source", "archive")
     statusfilter = None
     if p.get("statusfilter"):
-        statusfilter = {s for s in re.split(r"[\s,;]+", p["statusfilter"]) if s}
+        statusfilter = {s.lower() for s in re.split(r"[\s,;]+", p["statusfilter"]) if s}
     out = []
     for task in sorted(req.host.tasks.values(), key=lambda t: (t.starttime, t.pid), reverse=True):
         running = task.status != "stopped"

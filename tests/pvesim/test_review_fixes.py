@@ -248,3 +248,27 @@ def test_unsimulated_permission_tests_are_refused_loudly():
     sim, fs = _perm_sim()
     err = _perm_error(sim, fs, Identity("alice@pve"), {"check": ["perm-modify", "/vms/100"]}, {})
     assert err.status == 500 and "perm-modify" in err.message
+
+
+def test_statusfilter_is_checked_against_pve_task_status_type(sim):
+    err = refused(sim, "pve1", "GET", "/nodes/pve1/tasks", statusfilter="ok,foo")
+    assert err.status == 400 and "foo" in err.errors["statusfilter"]
+    sim.start_task(sim.hosts["pve1"], "test", "", "root@pam", 0)
+    assert [t["status"] for t in api(sim, "pve1", "GET", "/nodes/pve1/tasks", statusfilter="OK,error")] == ["OK"]
+
+
+@pytest.mark.parametrize("fmt, good, bad, message", [
+    ("pve-tag-list", "web;prod db", "web;pr$d", "invalid characters in tag"),
+    ("pve-ha-resource-id-list", "vm:100,ct:101", "vm:100,100", "valid ha resource id"),
+    ("pve-ha-node-list", "pve1:2,pve2", "pve1:x", "valid ha node"),
+    ("storage-pair-list", "local-lvm:ceph,nfs1", "local:ceph:x", "storage mapping"),
+    ("pve-storage-path", "/mnt/backup", "mnt/backup", "absolute path"),
+    ("prune-backups", "keep-last=3,keep-daily=7", "keep-all=1,keep-last=2", "keep-all cannot be set together"),
+    ("prune-backups", "keep-all=1", "keep-hourly=x", "type check"),
+])
+def test_named_formats_are_checked(fmt, good, bad, message):
+    from pvesim import schema
+
+    schema.check_format(fmt, good, "x")
+    with pytest.raises(schema.FormatError, match=message):
+        schema.check_format(fmt, bad, "x")
