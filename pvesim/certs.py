@@ -27,9 +27,10 @@ def fingerprint(cert_pem):
 
 
 class CertificateAuthority:
-    """The pvesim CA (what PVE calls the cluster's pve-root-ca)."""
+    """A CA: a host's or cluster's pve-root-ca (kept in its /etc/pve, see :func:`ca_of`), or the
+    simulator's own CA that tests use to make "custom" certificates (``sim.ca``)."""
 
-    def __init__(self, cert_pem=None, key_pem=None):
+    def __init__(self, cert_pem=None, key_pem=None, common_name="pvesim Root CA"):
         if cert_pem and key_pem:
             # an existing CA (a loaded state file): the hosts' certificates stay valid
             self.cert = x509.load_pem_x509_certificate(cert_pem.encode())
@@ -40,8 +41,8 @@ class CertificateAuthority:
         now = datetime.datetime.now(datetime.timezone.utc)
         self.cert = (
             x509.CertificateBuilder()
-            .subject_name(_name("pvesim Root CA"))
-            .issuer_name(_name("pvesim Root CA"))
+            .subject_name(_name(common_name))
+            .issuer_name(_name(common_name))
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
@@ -87,3 +88,22 @@ class CertificateAuthority:
             .sign(self.key, hashes.SHA256())
         )
         return cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key)
+
+
+_LOADED = {}  # cert PEM -> CertificateAuthority, so a CA's key is parsed once
+
+
+def ca_of(fs, name):
+    """The pve-root-ca of the /etc/pve ``fs`` (``fs.extra["ca"]``: cert and key PEM), made when
+    it has none yet, as PVE's first boot does.  ``name`` (the node it is made for) goes in
+    its subject, so the CAs of different hosts are told apart."""
+    stored = fs.extra.get("ca")
+    if not stored:
+        ca = CertificateAuthority(common_name="pvesim Root CA %s" % name)
+        fs.extra["ca"] = {"cert_pem": ca.cert_pem, "key_pem": ca.key_pem}
+        _LOADED[ca.cert_pem] = ca
+        return ca
+    ca = _LOADED.get(stored["cert_pem"])
+    if ca is None:
+        ca = _LOADED[stored["cert_pem"]] = CertificateAuthority(stored["cert_pem"], stored["key_pem"])
+    return ca

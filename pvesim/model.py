@@ -197,6 +197,7 @@ class Simulator:
         self.stats = None  # pvesim.stats.RequestStats
         self.server = None  # pvesim.server.SimServer while served over HTTPS (reload_certificate)
         self.ca = None  # pvesim.certs.CertificateAuthority: made by the first SimServer, or from a state file
+        self.ca_bundle = []  # PEMs of every CA that signed a served certificate: the state dir's ca.pem
         # Check every answer against the official ``returns`` schema (pvesim.returns); the
         # pvesim test suite turns it on with PVESIM_CHECK_RETURNS=1.
         self.check_returns = os.environ.get("PVESIM_CHECK_RETURNS", "") not in ("", "0")

@@ -342,14 +342,22 @@ class SimServer:
         self.state_dir = str(state_dir)
         os.makedirs(self.state_dir, exist_ok=True)
         attach_services(sim)
-        # the simulator's CA when it has one (a loaded state file, a restarted server), so the
-        # hosts' certificates and fingerprints stay what they were
+        # The simulator's own CA (tests make "custom" certificates with it): kept from a loaded
+        # state file or a restarted server. Each host's pve-ssl certificate comes from the CA of
+        # its /etc/pve (certs.ca_of): its own while standalone, the cluster's after a join.
         if getattr(sim, "ca", None) is None:
             sim.ca = certs.CertificateAuthority()
         self.ca = sim.ca
+        for fs in sim.filesystems():
+            if not fs.extra.get("ca") and any(h.cert_pem for h in sim.members(fs)):
+                # a state file from before per-host CAs: sim.ca signed every host's certificate
+                fs.extra["ca"] = {"cert_pem": self.ca.cert_pem, "key_pem": self.ca.key_pem}
+        # ca.pem is the bundle of every CA that signed a served certificate (the CLI contract:
+        # it verifies every host); only ever added to, so a client's copy stays useful
         self.ca_path = os.path.join(self.state_dir, "ca.pem")
-        with open(self.ca_path, "w", encoding="utf-8") as handle:
-            handle.write(self.ca.cert_pem)
+        self._bundle = sim.ca_bundle  # kept by a state file, so ca.pem stays the same after a load
+        self._write(self.ca_path, "".join(self._bundle))
+        self._trust(self.ca)
         self.servers = {}  # node name -> HostServer
         self._threads = []
         sim.server = self  # handlers reach reload_certificate() through the simulator
@@ -370,13 +378,36 @@ class SimServer:
         context.load_cert_chain(base + ".pem", base + ".key")
         return context
 
+    def _trust(self, ca):
+        """Add ``ca`` to the ca.pem bundle (rewritten atomically) unless it is there."""
+        if ca.cert_pem in self._bundle:
+            return
+        self._bundle.append(ca.cert_pem)
+        self._write(self.ca_path, "".join(self._bundle))
+
+    def _write(self, path, text):
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+
+    def host_ca(self, host):
+        """The CA that issues ``host``'s pve-ssl certificate (its pve-root-ca), trusted in
+        ca.pem and written to ``ca-<node>.pem``."""
+        ca = certs.ca_of(host.fs, host.name)
+        self._trust(ca)
+        self._write(os.path.join(self.state_dir, "ca-%s.pem" % host.name), ca.cert_pem)
+        return ca
+
     def issue_certificate(self, host):
-        host.cert_pem, host.key_pem = self.ca.issue(host.name, host.address)
+        host.cert_pem, host.key_pem = self.host_ca(host).issue(host.name, host.address)
         host.fingerprint = certs.fingerprint(host.cert_pem)
 
     def start_host(self, host):
         if not host.cert_pem:
             self.issue_certificate(host)
+        else:
+            self.host_ca(host)
         server = HostServer(self.sim, host, self._context(host))
         self.servers[host.name] = server
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},

@@ -138,6 +138,7 @@ def snapshot(sim):
                 "task_pid": sim._pid,
                 "ticket_clock_offset": getattr(access, "clock_offset", 0),
                 "ca": {"cert_pem": ca.cert_pem, "key_pem": ca.key_pem} if ca is not None else None,
+                "ca_bundle": list(getattr(sim, "ca_bundle", [])),
             },
             "filesystems": filesystems,
             "hosts": hosts,
@@ -237,6 +238,7 @@ def from_document(doc, time_scale=None, source="state"):
     sim._pid = int(meta.get("task_pid", sim._pid))
     if meta.get("ca"):
         sim.ca = certs.CertificateAuthority(meta["ca"]["cert_pem"], meta["ca"]["key_pem"])
+    sim.ca_bundle = list(meta.get("ca_bundle") or [])
 
     filesystems = {}
     for data in doc["filesystems"]:

@@ -511,9 +511,11 @@ def cert_info(pem, filename):
 
 
 def _ca_pem(sim, host):
-    server = getattr(sim, "server", None)
-    ca = getattr(server, "ca", None)
-    return getattr(ca, "cert_pem", None)
+    # pve-root-ca.pem lives in /etc/pve: the host's own CA, or its cluster's after a join
+    stored = host.fs.extra.get("ca")
+    if stored:
+        return stored["cert_pem"]
+    return getattr(getattr(sim, "ca", None), "cert_pem", None)
 
 
 @route("GET", "/nodes/{node}/certificates")

@@ -128,8 +128,13 @@ def test_join_drops_the_joiners_node_files_and_join_info_matches_served_certific
         # every pve_fp of the join info is the certificate that node really serves
         for entry in a.cluster.config.join.get()["nodelist"]:
             assert entry["pve_fp"] == _served_fingerprint(pve, entry["name"]), entry["name"]
-        pve_ssl = next(c for c in b.nodes("pve-b").certificates.info.get() if c["filename"] == "pve-ssl.pem")
-        assert pve_ssl["fingerprint"] == served and pve_ssl["issuer"].endswith("CN=pvesim Root CA")
+        # PVE (Cluster/Setup.pm finish_join, updatecerts_and_ssh): the joiner's new pve-ssl.pem
+        # comes from the cluster's pve-root-ca, which is the CA of the node that created it
+        info_b = {c["filename"]: c for c in b.nodes("pve-b").certificates.info.get()}
+        root_a = next(c for c in a.nodes("pve-a").certificates.info.get() if c["filename"] == "pve-root-ca.pem")
+        assert info_b["pve-ssl.pem"]["fingerprint"] == served
+        assert info_b["pve-ssl.pem"]["issuer"] == root_a["subject"] == info_b["pve-root-ca.pem"]["subject"]
+        assert root_a["subject"].endswith("CN=pvesim Root CA pve-a")
 
 
 def task_https(api, node, upid, timeout=5.0):
