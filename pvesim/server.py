@@ -143,14 +143,15 @@ class ApiHandler(BaseHTTPRequestHandler):
             elif err.status == 401:
                 self._send(401, err.message, None)  # pveproxy's auth_handler 401s carry no body
             else:
-                body = {"data": None, "message": err.message}
+                # PVE's JSON formatter gives only data (and errors): the text is in the reason phrase
+                body = {"data": None}
                 if err.errors:
                     body["errors"] = err.errors
                 self._send(err.status, err.message, body)
         except Exception as err:  # a handler bug: answer like PVE's 500, keep the trace in the log
             status = 500
             log.error("pvesim: %s %s failed:\n%s", method, self.path, traceback.format_exc())
-            self._send(500, str(err) or err.__class__.__name__, {"data": None, "message": str(err)})
+            self._send(500, str(err) or err.__class__.__name__, {"data": None})
         finally:
             record(status)
 
