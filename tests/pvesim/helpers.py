@@ -2,10 +2,16 @@
 like ``conftest``: pytest puts this folder on ``sys.path``).
 
 ``api`` runs one call in-process as root@pam; ``refused`` and ``api_error`` give the
-``ApiError`` a call raises; ``task`` polls a task until it stops; ``cluster()`` is the
-three-node "lab" cluster with guests 100, 101 (qemu) and 200 (lxc).
+``ApiError`` a call raises; ``task`` polls a task until it stops (``task_over_https``
+the same through a proxmoxer client); ``cluster()`` is the three-node "lab" cluster with
+guests 100, 101 (qemu) and 200 (lxc); ``start_cli``/``stop_cli`` run ``python -m pvesim``.
 """
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -41,6 +47,43 @@ def task(sim, upid, timeout=2.0):
         if status["status"] == "stopped" or time.monotonic() > deadline:
             return status
         time.sleep(0.01)
+
+
+def task_over_https(client, node, upid, timeout=5.0):
+    """Poll a task through a proxmoxer client until it stops; its status answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.nodes(node).tasks(upid).status.get()
+        if status["status"] == "stopped":
+            return status
+        assert time.monotonic() < deadline, "task %s did not finish" % upid
+        time.sleep(0.02)
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def start_cli(args, state, timeout=20):
+    """``python -m pvesim --state-dir STATE ARGS``; returns the process and hosts.json once written."""
+    proc = subprocess.Popen([sys.executable, "-m", "pvesim", "--state-dir", str(state)] + args, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while not (state / "hosts.json").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "hosts.json did not appear"
+        time.sleep(0.05)
+    return proc, json.loads((state / "hosts.json").read_text())
+
+
+def stop_cli(proc, timeout=15):
+    """SIGTERM, then the exit code must be 0."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert code == 0, proc.stderr.read().decode()
 
 
 def cluster(time_scale=0.0, **extra):

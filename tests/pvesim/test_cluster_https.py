@@ -1,22 +1,12 @@
 """The cluster build of ``make demo`` over HTTPS with a real client (proxmoxer):
 create on one host, read join info there, join two others with its fingerprint."""
 
-import time
 
 import pytest
 from proxmoxer.core import ResourceException
 
 from pvesim.testing import running
-
-
-def _wait(api, node, upid, timeout=5):
-    deadline = time.monotonic() + timeout
-    while True:
-        status = api.nodes(node).tasks(upid).status.get()
-        if status["status"] == "stopped":
-            return status
-        assert time.monotonic() < deadline, "task %s did not finish" % upid
-        time.sleep(0.05)
+from helpers import task_over_https
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +27,7 @@ def test_create_and_join_over_https(pve):
     a = pve.client("pve-a")
     upid = a.cluster.config.post(clustername="demo")
     assert upid.startswith("UPID:pve-a:") and ":clustercreate:demo:" in upid
-    assert _wait(a, "pve-a", upid)["exitstatus"] == "OK"
+    assert task_over_https(a, "pve-a", upid)["exitstatus"] == "OK"
 
     info = a.cluster.config.join.get()
     fingerprint = info["nodelist"][0]["pve_fp"]
@@ -55,7 +45,7 @@ def test_create_and_join_over_https(pve):
         with pytest.raises(ResourceException) as err:
             api.nodes(node).tasks(upid).status.get()
         assert err.value.status_code == 401
-        assert _wait(pve.client(node), node, upid)["exitstatus"] == "OK"
+        assert task_over_https(pve.client(node), node, upid)["exitstatus"] == "OK"
 
     # the joiners got new node certificates; join info and /nodes show them
     info = a.cluster.config.join.get()
@@ -77,18 +67,18 @@ def test_create_and_join_over_https(pve):
     # refusals come back as the task's exit status, worded like PVE
     e = pve.client("pve-e")
     upid = e.cluster.config.join.post(hostname=address_a, fingerprint=":".join(["00"] * 32), password=pve.password)
-    assert _wait(e, "pve-e", upid)["exitstatus"] == "fingerprint '%s' not verified, abort!" % fingerprint
+    assert task_over_https(e, "pve-e", upid)["exitstatus"] == "fingerprint '%s' not verified, abort!" % fingerprint
     upid = e.cluster.config.join.post(hostname=address_a, fingerprint=fingerprint, password="wrong")
-    assert _wait(e, "pve-e", upid)["exitstatus"] == "401 authentication failure"
+    assert task_over_https(e, "pve-e", upid)["exitstatus"] == "401 authentication failure"
     d = pve.client("pve-d")
     upid = d.cluster.config.join.post(hostname=address_a, fingerprint=fingerprint, password=pve.password)
-    assert _wait(d, "pve-d", upid)["exitstatus"] == "Check if node may join a cluster failed!"
+    assert task_over_https(d, "pve-d", upid)["exitstatus"] == "Check if node may join a cluster failed!"
     log = [line["t"] for line in d.nodes("pve-d").tasks(upid).log.get()]
     assert "* this host already contains virtual guests" in log
 
     b = pve.client("pve-b")
     upid = b.cluster.config.join.post(hostname=address_a, fingerprint=fingerprint, password=pve.password)
-    assert _wait(b, "pve-b", upid)["exitstatus"] == "Check if node may join a cluster failed!"
+    assert task_over_https(b, "pve-b", upid)["exitstatus"] == "Check if node may join a cluster failed!"
 
     # creating again on a member is refused synchronously
     with pytest.raises(ResourceException) as err:

@@ -2,9 +2,6 @@
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -13,24 +10,16 @@ from proxmoxer import ProxmoxAPI
 
 from pvesim.scenario import PACKAGED_SCENARIOS
 from pvesim.testing import free_address_base
+from helpers import start_cli, stop_cli
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCENARIO = os.path.join(PACKAGED_SCENARIOS, "example-standalone-3.json")
 
 
 def test_cli_runs_a_scenario_and_stops_on_sigterm(tmp_path):
     base = free_address_base(3)
     state = tmp_path / "state"
-    proc = subprocess.Popen([sys.executable, "-m", "pvesim", "--scenario", SCENARIO, "--state-dir", str(state),
-                             "--address-base", base, "--port", "8006"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc, hosts = start_cli(["--scenario", SCENARIO, "--address-base", base, "--port", "8006"], state)
     try:
-        deadline = time.monotonic() + 20
-        while not (state / "hosts.json").exists():
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "hosts.json did not appear"
-            time.sleep(0.05)
-        hosts = json.loads((state / "hosts.json").read_text())
         assert [h["node"] for h in hosts] == ["pve-a", "pve-b", "pve-c"]
         assert hosts[0]["url"] == "https://%s:8006" % base
         assert len(hosts[0]["fingerprint"].split(":")) == 32
@@ -58,10 +47,4 @@ def test_cli_runs_a_scenario_and_stops_on_sigterm(tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.1)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert code == 0, proc.stderr.read().decode()
+        stop_cli(proc, timeout=10)

@@ -1,7 +1,6 @@
 """Schema data and parameter validation: PVE's checks and wording."""
 
 import json
-import os
 
 import pytest
 

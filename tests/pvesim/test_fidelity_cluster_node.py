@@ -2,14 +2,13 @@
 against what PVE 9's own source does (the source file is named in each test)."""
 
 import ssl
-import time
 
 from pvesim import certs
 from pvesim.routing import Identity
 from pvesim.testing import call, make_sim, running
 
 from conftest import core_scenario
-from helpers import api_error
+from helpers import api_error, task_over_https
 
 
 # --- permissions (pve-access-control RPCEnvironment.pm check_api2_permissions,
@@ -113,11 +112,11 @@ def test_join_drops_the_joiners_node_files_and_join_info_matches_served_certific
         assert [c["filename"] for c in b.nodes("pve-b").certificates.info.get()][-1] == "pveproxy-ssl.pem"
 
         a = pve.client("pve-a")
-        assert task_https(a, "pve-a", a.cluster.config.post(clustername="lab"))["exitstatus"] == "OK"
+        assert task_over_https(a, "pve-a", a.cluster.config.post(clustername="lab"))["exitstatus"] == "OK"
         info = a.cluster.config.join.get()
         upid = b.cluster.config.join.post(hostname=pve.host("pve-a")[0], fingerprint=info["nodelist"][0]["pve_fp"],
                                           password=pve.password)
-        assert task_https(pve.client("pve-b"), "pve-b", upid)["exitstatus"] == "OK"
+        assert task_over_https(pve.client("pve-b"), "pve-b", upid)["exitstatus"] == "OK"
 
         b = pve.client("pve-b")
         files = [c["filename"] for c in b.nodes("pve-b").certificates.info.get()]
@@ -135,12 +134,3 @@ def test_join_drops_the_joiners_node_files_and_join_info_matches_served_certific
         assert info_b["pve-ssl.pem"]["fingerprint"] == served
         assert info_b["pve-ssl.pem"]["issuer"] == root_a["subject"] == info_b["pve-root-ca.pem"]["subject"]
         assert root_a["subject"].endswith("CN=pvesim Root CA pve-a")
-
-
-def task_https(api, node, upid, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        status = api.nodes(node).tasks(upid).status.get()
-        if status["status"] == "stopped" or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)

@@ -8,6 +8,7 @@ import ssl
 
 from pvesim import certs
 from pvesim.testing import running
+from helpers import task_over_https
 
 THREE = {"cluster_name": None, "root_password": "pw",
          "resources": [{"type": "node", "node": n} for n in ("pve-a", "pve-b", "pve-c")]}
@@ -28,17 +29,6 @@ def _ca_file(pve, node):
     return os.path.join(pve.state_dir, "ca-%s.pem" % node)
 
 
-def _wait(api, node, upid):
-    import time
-
-    for _ in range(100):
-        status = api.nodes(node).tasks(upid).status.get()
-        if status["status"] == "stopped":
-            return status
-        time.sleep(0.02)
-    raise AssertionError("task did not stop")
-
-
 def test_standalone_hosts_have_their_own_ca_and_the_bundle_verifies_all():
     with running(THREE) as pve:
         for node in ("pve-a", "pve-b", "pve-c"):
@@ -55,13 +45,13 @@ def test_standalone_hosts_have_their_own_ca_and_the_bundle_verifies_all():
 def test_join_reissues_the_joiners_certificate_from_the_cluster_ca():
     with running(THREE) as pve:
         a, b = pve.client("pve-a"), pve.client("pve-b")
-        assert _wait(a, "pve-a", a.cluster.config.post(clustername="lab"))["exitstatus"] == "OK"
+        assert task_over_https(a, "pve-a", a.cluster.config.post(clustername="lab"))["exitstatus"] == "OK"
         with open(_ca_file(pve, "pve-a"), encoding="utf-8") as handle:
             cluster_ca = handle.read()
         info = a.cluster.config.join.get()
         upid = b.cluster.config.join.post(hostname=pve.host("pve-a")[0], fingerprint=info["nodelist"][0]["pve_fp"],
                                           password=pve.password)
-        assert _wait(pve.client("pve-b"), "pve-b", upid)["exitstatus"] == "OK"
+        assert task_over_https(pve.client("pve-b"), "pve-b", upid)["exitstatus"] == "OK"
         served = _verifies(pve, "pve-b", _ca_file(pve, "pve-a"))
         assert served is not None and _verifies(pve, "pve-b", pve.ca_path) == served
         with open(_ca_file(pve, "pve-b"), encoding="utf-8") as handle:

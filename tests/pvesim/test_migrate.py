@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from helpers import GIB, api, cluster, refused, task
+from helpers import GIB, api, cluster, refused, task, task_over_https
 
 
 def node_items(sim):
@@ -131,11 +131,7 @@ def test_migration_over_https_with_proxmoxer():
         client = pve.client("pve2")  # asked through another member: PVE proxies to pve1
         before = {n["node"]: n["mem"] for n in client.cluster.resources.get(type="node")}
         upid = client.nodes("pve1").qemu(100).migrate.post(target="pve2", online=1, **{"with-local-disks": 1})
-        deadline = time.monotonic() + 3
-        while client.nodes("pve1").tasks(upid).status.get()["status"] != "stopped":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        assert client.nodes("pve1").tasks(upid).status.get()["exitstatus"] == "OK"
+        assert task_over_https(client, "pve1", upid, timeout=3)["exitstatus"] == "OK"
         after = {n["node"]: n["mem"] for n in client.cluster.resources.get(type="node")}
         assert after["pve2"] == before["pve2"] + 2 * GIB and after["pve1"] == before["pve1"] - 2 * GIB
         precondition = client.nodes("pve2").qemu(100).migrate.get()

@@ -8,7 +8,6 @@ into a new simulator, serves it on the same addresses and reads the sweep again.
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,13 +17,12 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from helpers import api, cluster, task
+from helpers import REPO, api, cluster, start_cli, stop_cli, task, task_over_https
 
 from pvesim import certs, state_file
 from pvesim.scenario import PACKAGED_SCENARIOS
 from pvesim.testing import free_address_base, running
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GIB = 1024 ** 3
 NODES = ("pve-a", "pve-b", "pve-c")
 STORAGE_SECRET = "cifs-secret-pw"
@@ -47,16 +45,6 @@ SCENARIO = {
 
 # Values that follow the wall clock (compared through the saved boot times instead)
 VOLATILE = {"uptime", "time", "localtime", "timestamp"}
-
-
-def _wait(api_client, node, upid):
-    deadline = time.monotonic() + 5
-    while True:
-        status = api_client.nodes(node).tasks(upid).status.get()
-        if status["status"] == "stopped":
-            return status
-        assert time.monotonic() < deadline, "task %s did not finish" % upid
-        time.sleep(0.05)
 
 
 def _stable(value):
@@ -109,7 +97,7 @@ def sweep(pve):
 
 def build(pve):
     a = pve.client("pve-a")
-    assert _wait(a, "pve-a", a.cluster.config.post(clustername="demo"))["exitstatus"] == "OK"
+    assert task_over_https(a, "pve-a", a.cluster.config.post(clustername="demo"))["exitstatus"] == "OK"
     fingerprint = a.cluster.config.join.get()["nodelist"][0]["pve_fp"]
     b = pve.client("pve-b")
     b.cluster.config.join.post(hostname=pve.sim.hosts["pve-a"].address, fingerprint=fingerprint,
@@ -119,11 +107,11 @@ def build(pve):
     b.nodes("pve-b").config.put(description="second member")
     a.storage.post(storage="smb", type="cifs", server="10.0.0.9", share="data", username="svc",
                    password=STORAGE_SECRET, content="images")
-    assert _wait(a, "pve-a", a.nodes("pve-a").qemu(101).snapshot.post(snapname="before", description="pre"))[
+    assert task_over_https(a, "pve-a", a.nodes("pve-a").qemu(101).snapshot.post(snapname="before", description="pre"))[
         "exitstatus"] == "OK"
     a.nodes("pve-a").qemu(101).config.put(cores=2)
     upid = a.nodes("pve-a").qemu(100).migrate.post(target="pve-b", online=1, **{"with-local-disks": 1})
-    assert _wait(a, "pve-a", upid)["exitstatus"] == "OK"
+    assert task_over_https(a, "pve-a", upid)["exitstatus"] == "OK"
     a.cluster.ha.resources.post(sid="vm:100", state="started")
     a.cluster.ha.rules.post(rule="keep-b", type="node-affinity", resources="vm:100", nodes="pve-b:2,pve-a")
     c = pve.client("pve-c")
@@ -310,27 +298,6 @@ def test_save_refuses_what_is_not_data_and_keeps_the_old_file(tmp_path):
 
 
 # --- the CLI ------------------------------------------------------------------------------------
-def _start(args, state):
-    proc = subprocess.Popen([sys.executable, "-m", "pvesim", "--state-dir", str(state)] + args, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
-    while not (state / "hosts.json").exists():
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "hosts.json did not appear"
-        time.sleep(0.05)
-    return proc, json.loads((state / "hosts.json").read_text())
-
-
-def _stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    assert code == 0, proc.stderr.read().decode()
-
-
 def _session(state, hosts, node_index=0):
     creds = json.loads((state / "credentials.json").read_text())
     session = requests.Session()
@@ -348,7 +315,7 @@ def test_cli_saves_on_sigterm_and_loads_the_state(tmp_path):
     base = free_address_base(3)
     saved = tmp_path / "saved.json"
     first = tmp_path / "first"
-    proc, hosts = _start(["--scenario", os.path.join(PACKAGED_SCENARIOS, "example-standalone-3.json"),
+    proc, hosts = start_cli(["--scenario", os.path.join(PACKAGED_SCENARIOS, "example-standalone-3.json"),
                           "--address-base", base, "--save-state", str(saved)], first)
     try:
         session, url, ca = _session(first, hosts)
@@ -366,12 +333,12 @@ def test_cli_saves_on_sigterm_and_loads_the_state(tmp_path):
         request = urllib.request.Request(control + "/state/save", method="POST")
         assert json.load(urllib.request.urlopen(request, timeout=5))["path"] == str(saved)
     finally:
-        _stop(proc)
+        stop_cli(proc)
     assert json.loads(saved.read_text())["version"] == 1
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
 
     second = tmp_path / "second"
-    proc, loaded_hosts = _start(["--load-state", str(saved)], second)
+    proc, loaded_hosts = start_cli(["--load-state", str(saved)], second)
     try:
         assert loaded_hosts == hosts  # same nodes, addresses and fingerprints
         session, url, ca = _session(second, loaded_hosts)
@@ -385,7 +352,7 @@ def test_cli_saves_on_sigterm_and_loads_the_state(tmp_path):
         assert info.value.code == 400
         assert "start pvesim with --save-state" in json.load(info.value)["error"]
     finally:
-        _stop(proc)
+        stop_cli(proc)
     assert (first / "ca.pem").read_text() == (second / "ca.pem").read_text()
 
 
