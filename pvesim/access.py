@@ -490,13 +490,3 @@ class AccessControl:
         if raise_error:
             raise ApiError(403, "Permission check failed")
         return False
-
-
-def _register_privileges():
-    # The schema checker validates "pve-priv-list" values against this list.
-    from pvesim import schema
-
-    schema.KNOWN_PRIVILEGES.update(VALID_PRIVILEGES)
-
-
-_register_privileges()

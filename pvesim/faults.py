@@ -186,15 +186,9 @@ class Faults:
             getattr(self, name)(**args)
 
 
-def _load_scenario_faults():
-    from pvesim.scenario import scenario_key
-
-    @scenario_key("faults")
-    def _faults_from_scenario(sim, value):
-        # Loaded before the server exists: keep the actions until it sets up sim.faults.
-        if sim.faults is None:
-            sim.faults = Faults(sim)
-        sim.faults.apply(value)
-
-
-_load_scenario_faults()
+def load_scenario_faults(sim, value):
+    """Scenario key ``faults``: a list of fault actions, as :meth:`Faults.apply` takes them."""
+    # Loaded before the server exists: keep the actions until it sets up sim.faults.
+    if sim.faults is None:
+        sim.faults = Faults(sim)
+    sim.faults.apply(value)

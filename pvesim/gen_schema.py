@@ -18,8 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from pvesim import schema
-from pvesim.routing import ROUTES, load_all_handlers
+from pvesim import registry, schema
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = REPO.parent / "shared" / "pve-api" / "pve-api-schema.json"
@@ -92,8 +91,7 @@ def build(schema_path=DEFAULT_SCHEMA, routes=None, version=schema.DEFAULT_VERSIO
     the routes the official schema of ``version`` lacks.  For 9.1 a missing route is a
     pvesim bug; for 8.4 it is a route of a newer release, left out on purpose."""
     if routes is None:
-        load_all_handlers()
-        routes = ROUTES
+        routes = registry.register_routes()
     index = schema.official_index(schema_path)
     result, missing = {}, []
     for method, template in sorted(routes):

@@ -20,13 +20,6 @@ from pvesim.errors import ApiError
 
 GIB = 1024 ** 3
 
-# What happens on its own as simulated time passes, registered by handler modules:
-# ``hook(sim, host)`` when a host boots (see Simulator.power_on: guests with onboot=1
-# start, HA services return),
-# ``hook(sim)`` at the end of every tick (the HA manager recovers a dead node's services).
-BOOT_HOOKS = []
-TICK_HOOKS = []
-
 log = logging.getLogger("pvesim")
 
 
@@ -185,10 +178,18 @@ class Host:
 
 
 class Simulator:
-    """Every simulated host, the clock, and the services handlers use."""
+    """Every simulated host, the clock, and the services handlers use.
 
-    def __init__(self, time_scale=0.0):
+    What happens on its own as simulated time passes comes from ``pvesim.registry``, in
+    the order it declares: ``boot_hooks`` run as ``hook(sim, host)`` when a host boots (see
+    :meth:`power_on`: guests with onboot=1 start, HA services return), ``tick_hooks`` as
+    ``hook(sim)`` at the end of every :meth:`tick` (the HA manager recovers a dead node's
+    services)."""
+
+    def __init__(self, time_scale=0.0, boot_hooks=(), tick_hooks=()):
         self.lock = threading.RLock()
+        self.boot_hooks = list(boot_hooks)
+        self.tick_hooks = list(tick_hooks)
         self.time_scale = time_scale  # real seconds per simulated second; 0 = instant
         self.hosts = {}  # node name -> Host
         self.root_password = None
@@ -286,7 +287,7 @@ class Simulator:
             for task in list(host.tasks.values()):
                 if task.status == "running" and now >= task.end_at:
                     self._finish(task)
-        for hook in TICK_HOOKS:
+        for hook in self.tick_hooks:
             _run_hook(hook, self)
 
     def host_down(self, host):
@@ -297,12 +298,12 @@ class Simulator:
 
     def power_on(self, host):
         """``host`` answers again.  When it had been powered off (``host.extra["powered_off"]``,
-        set by a shutdown or reboot) this is a boot and the :data:`BOOT_HOOKS` run; the end
+        set by a shutdown or reboot) this is a boot and the ``boot_hooks`` run; the end
         of a network outage is not."""
         host.online, host.online_at = True, None
         host.boot_time = time.time()
         if host.extra.pop("powered_off", False):
-            for hook in BOOT_HOOKS:
+            for hook in self.boot_hooks:
                 _run_hook(hook, self, host)
 
     def kill_tasks(self, host):

@@ -1,29 +1,60 @@
 """Route registry: maps (method, path template) to a handler function.
 
-Handlers live in ``pvesim/handlers/*.py`` and register with ``@route``.  A handler
-takes a :class:`Request` and returns the value that goes under ``"data"``; it raises
-:class:`pvesim.errors.ApiError` for failures.  Parameters arrive already validated
-against the official schema and converted to Python types (integers and booleans as
-``int``, numbers as ``float``), path placeholders included.
+Each handler module in ``pvesim/handlers/`` declares its routes in a :class:`RouteTable`
+(``routes = RouteTable()``, ``@routes("GET", "/version")``); importing it serves nothing.
+:func:`pvesim.registry.register_routes` adds the tables to :data:`ROUTES` in the order
+``pvesim.registry.HANDLER_MODULES`` declares.  A handler takes a :class:`Request` and
+returns the value that goes under ``"data"``; it raises :class:`pvesim.errors.ApiError`
+for failures.  Parameters arrive already validated against the official schema and
+converted to Python types (integers and booleans as ``int``, numbers as ``float``),
+path placeholders included.
 """
 
 import re
 from dataclasses import dataclass, field
 
-ROUTES = {}
+from pvesim.errors import ApiError
+
+ROUTES = {}  # (method, template) -> handler, filled by register()
+_REGISTERED_TABLES = []  # the RouteTables already in ROUTES
 
 
-def route(method, template):
-    """Register ``handler`` for ``method`` on ``template`` (e.g. ``/nodes/{node}/status``)."""
+class RouteTable:
+    """The routes one handler module defines, in the order it defines them."""
 
-    def register(handler):
+    def __init__(self):
+        self.entries = []  # [(method, template, handler)]
+
+    def __call__(self, method, template):
+        """Decorator: ``@routes("GET", "/nodes/{node}/status")``."""
+
+        def add(handler):
+            self.add(method, template, handler)
+            return handler
+
+        return add
+
+    def add(self, method, template, handler, *args):
+        """Serve ``handler(req, *args)`` for ``method`` on ``template``."""
+        if args:
+            bound = handler
+
+            def handler(req):
+                return bound(req, *args)
+
+        self.entries.append((method, template, handler))
+
+
+def register(table):
+    """Add ``table``'s routes to :data:`ROUTES` (a table already added is left alone)."""
+    if any(table is done for done in _REGISTERED_TABLES):
+        return
+    for method, template, handler in table.entries:
         key = (method, template)
         if key in ROUTES:
             raise RuntimeError("route registered twice: %s %s" % key)
         ROUTES[key] = handler
-        return handler
-
-    return register
+    _REGISTERED_TABLES.append(table)
 
 
 @dataclass
@@ -60,8 +91,6 @@ class Request:
         return self.sim.access.has_priv(self.fs, self.identity, path, privilege)
 
     def require(self, path, privilege):
-        from pvesim.errors import ApiError
-
         if not self.has_priv(path, privilege):
             raise ApiError.forbidden(path, privilege)
 
@@ -99,14 +128,3 @@ def match(method, path):
         return None
     return found[1], found[2], found[3]
 
-
-def load_all_handlers():
-    """Import every handler module so that its routes register."""
-    import importlib
-    import pkgutil
-
-    import pvesim.handlers
-
-    for info in pkgutil.iter_modules(pvesim.handlers.__path__):
-        importlib.import_module("pvesim.handlers." + info.name)
-    return ROUTES

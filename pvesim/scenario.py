@@ -3,19 +3,18 @@
 The format is ``shared/scenarios/FORMAT.md``: ``resources`` as ``/cluster/resources``
 returns them, optional ``cluster_name``, ``cpuinfo``, ``root_password``, ``ha_rules``
 and ``maintenance``.  pvesim reads a few keys of its own too (``users``, ``tokens``,
-``acl``, ``storage``, ``snapshots``, ``faults``, ``ha_groups``), each handled by a loader that
-the area owning it registers with :func:`scenario_key`, and ``pve_version`` (``"9.1"``, the
-default, or ``"8.4"``), the release pvesim answers as, read here before the loaders run.
+``acl``, ``storage``, ``snapshots``, ``faults``, ``ha_groups``), each handled by a loader of
+the area owning it, run in the order ``pvesim.registry.SCENARIO_KEYS`` declares, and
+``pve_version`` (``"9.1"``, the default, or ``"8.4"``), the release pvesim answers as, read
+here before the loaders run.
 """
 
 import json
 import os
 import secrets
 
-from pvesim import schema
-from pvesim.model import ClusterFS, Guest, Host, Simulator
-
-_KEY_LOADERS = {}
+from pvesim import registry, schema
+from pvesim.model import ClusterFS, Guest, Host
 
 # A PVE-like Intel host, used for nodes whose CPU the scenario does not give.
 DEFAULT_CPUINFO = {
@@ -34,16 +33,6 @@ DEFAULT_CPUINFO = {
     "smap clflushopt clwb avx512cd avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves arat pku ospke "
     "avx512_vnni md_clear arch_capabilities",
 }
-
-
-def scenario_key(name):
-    """Register ``loader(sim, value)`` for a top-level scenario key of pvesim's own."""
-
-    def register(loader):
-        _KEY_LOADERS[name] = loader
-        return loader
-
-    return register
 
 
 PACKAGED_SCENARIOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
@@ -71,11 +60,8 @@ def build(scenario, time_scale=0.0, address_of=None, port=8006, cluster_name=Non
     ``address_of(index)`` gives the loopback address of the index-th host
     (default ``127.0.0.<index + 2>``); every host listens on ``port``.
     """
-    import pvesim.routing
-
-    pvesim.routing.load_all_handlers()  # handler modules register their scenario keys too
     address_of = address_of or (lambda index: "127.0.0.%d" % (index + 2))
-    sim = Simulator(time_scale=time_scale)
+    sim = registry.new_simulator(time_scale=time_scale)
     sim.root_password = scenario.get("root_password") or secrets.token_urlsafe(12)
     sim.pve_version = str(scenario.get("pve_version") or schema.DEFAULT_VERSION)
     if sim.pve_version not in schema.SCHEMA_FILES:
@@ -133,7 +119,5 @@ def build(scenario, time_scale=0.0, address_of=None, port=8006, cluster_name=Non
         host.base_mem = max(int(item.get("mem", 0)) - guest_mem, 1024 ** 3)
         host.base_cpu = max(float(item.get("cpu", 0)) * host.maxcpu - guest_cores, 0.0) / host.maxcpu or 0.01
 
-    for key, loader in _KEY_LOADERS.items():
-        if key in scenario:
-            loader(sim, scenario[key])
+    registry.load_scenario_keys(sim, scenario)
     return sim

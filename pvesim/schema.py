@@ -174,7 +174,7 @@ _REALM = r"[A-Za-z][A-Za-z0-9\.\-_]+"
 _USER = r"[^\s:/]+@" + _REALM
 _TOKEN_NAME = r"[A-Za-z][A-Za-z0-9\.\-_]+"
 
-# Privileges PVE knows (PVE::AccessControl); filled in by pvesim.access at import.
+# Privileges PVE knows (PVE::AccessControl): pvesim.registry adds pvesim.access.VALID_PRIVILEGES.
 KNOWN_PRIVILEGES = set()
 
 

@@ -39,7 +39,9 @@ import os
 import tempfile
 import time
 
-from pvesim.model import ClusterFS, Guest, Host, Simulator, Snapshot, Task
+from pvesim import certs, registry, schema
+from pvesim.model import ClusterFS, Guest, Host, Snapshot, Task
+from pvesim.server import attach_services
 
 FORMAT = "pvesim-state"
 VERSION = 1
@@ -223,16 +225,12 @@ def from_document(doc, time_scale=None, source="state"):
     if doc.get("version") != VERSION:
         raise StateFileError("%s: pvesim state file version %r is not supported (this pvesim reads version %d)"
                              % (source, doc.get("version"), VERSION))
-    import pvesim.routing
-    from pvesim import certs, schema
-    from pvesim.server import attach_services
-
-    pvesim.routing.load_all_handlers()  # the tick and boot hooks the saved world relies on
     meta = doc["simulator"]
     if meta["pve_version"] not in schema.SCHEMA_FILES:
         raise StateFileError("%s: pve_version %r: pvesim answers as PVE %s"
                              % (source, meta["pve_version"], " or ".join(schema.SCHEMA_FILES)))
-    sim = Simulator(time_scale=meta["time_scale"] if time_scale is None else time_scale)
+    # the routes, and the tick and boot hooks the saved world relies on
+    sim = registry.new_simulator(time_scale=meta["time_scale"] if time_scale is None else time_scale)
     sim.root_password = meta["root_password"]
     sim.pve_version = meta["pve_version"]
     sim._pid = int(meta.get("task_pid", sim._pid))

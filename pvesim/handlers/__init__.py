@@ -1,1 +1,2 @@
-"""PVE API methods, one module per area; each registers its routes with ``@route``."""
+"""PVE API methods, one module per area; each declares its routes in a ``RouteTable``
+(``routes``), which ``pvesim.registry`` registers in its declared order."""

@@ -17,9 +17,9 @@ import uuid
 
 from pvesim.access import ROOT, normalize_path
 from pvesim.errors import ApiError
-from pvesim.routing import Identity, route
-from pvesim.scenario import scenario_key
+from pvesim.routing import Identity, RouteTable
 
+routes = RouteTable()
 
 
 def _as_list(value):
@@ -37,7 +37,6 @@ def _items(value, key):
     return list(value)
 
 
-@scenario_key("groups")
 def load_groups(sim, value):
     for fs in sim.filesystems():
         for item in _items(value, "groupid"):
@@ -48,7 +47,6 @@ def load_groups(sim, value):
                     user["groups"].append(item["groupid"])
 
 
-@scenario_key("users")
 def load_users(sim, value):
     for fs in sim.filesystems():
         for item in _items(value, "userid"):
@@ -62,14 +60,12 @@ def load_users(sim, value):
                     user["groups"].append(group)
 
 
-@scenario_key("roles")
 def load_roles(sim, value):
     for fs in sim.filesystems():
         for roleid, privs in value.items():
             fs.roles[roleid] = set(_as_list(privs))
 
 
-@scenario_key("tokens")
 def load_tokens(sim, value):
     for fs in sim.filesystems():
         for item in _items(value, "tokenid"):
@@ -82,7 +78,6 @@ def load_tokens(sim, value):
             }
 
 
-@scenario_key("acl")
 def load_acl(sim, value):
     for fs in sim.filesystems():
         for item in value:
@@ -115,7 +110,7 @@ def _caps(sim, fs, identity):
     }
 
 
-@route("POST", "/access/ticket")
+@routes("POST", "/access/ticket")
 def create_ticket(req):
     """PVE's create_ticket (pve-access-control API2/AccessControl.pm).
 
@@ -166,18 +161,18 @@ def create_ticket(req):
     return answer
 
 
-@route("GET", "/access/ticket")
+@routes("GET", "/access/ticket")
 def get_ticket(req):
     return None
 
 
-@route("GET", "/access")
+@routes("GET", "/access")
 def access_index(req):
     return [{"subdir": s} for s in ("users", "groups", "roles", "acl", "domains", "openid", "tfa", "ticket",
                                     "password", "permissions", "vncticket")]
 
 
-@route("GET", "/access/permissions")
+@routes("GET", "/access/permissions")
 def permissions(req):
     sim, fs, caller = req.sim, req.fs, req.identity
     target = caller

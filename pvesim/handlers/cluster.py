@@ -21,8 +21,9 @@ import time
 from pvesim import certs
 from pvesim.errors import ApiError
 from pvesim.model import ClusterFS
-from pvesim.routing import route
-from pvesim.scenario import scenario_key
+from pvesim.routing import RouteTable
+
+routes = RouteTable()
 
 CLUSTER_CONF = "/etc/pve/corosync.conf"
 AUTHKEY = "/etc/corosync/authkey"
@@ -177,17 +178,17 @@ def _bump_version(fs):
 
 # --- /cluster/config ----------------------------------------------------------
 
-@route("GET", "/cluster/config")
+@routes("GET", "/cluster/config")
 def config_index(req):
     return [{"name": "nodes"}, {"name": "totem"}, {"name": "join"}, {"name": "qdevice"}, {"name": "apiversion"}]
 
 
-@route("GET", "/cluster/config/apiversion")
+@routes("GET", "/cluster/config/apiversion")
 def config_apiversion(req):
     return JOIN_API_VERSION
 
 
-@route("POST", "/cluster/config")
+@routes("POST", "/cluster/config")
 def config_create(req):
     """Create a cluster on a standalone host (task ``clustercreate``)."""
     host, sim, params = req.host, req.sim, req.params
@@ -225,7 +226,7 @@ def config_create(req):
                           CREATE_SECONDS, finish)
 
 
-@route("GET", "/cluster/config/nodes")
+@routes("GET", "/cluster/config/nodes")
 def config_nodes(req):
     result = []
     for name, entry in node_entries(req.fs).items():
@@ -235,17 +236,17 @@ def config_nodes(req):
     return result
 
 
-@route("GET", "/cluster/config/totem")
+@routes("GET", "/cluster/config/totem")
 def config_totem(req):
     return totem_of(req.fs)
 
 
-@route("GET", "/cluster/config/qdevice")
+@routes("GET", "/cluster/config/qdevice")
 def config_qdevice(req):
     return {}  # no QDevice is ever configured in the simulator
 
 
-@route("GET", "/cluster/config/join")
+@routes("GET", "/cluster/config/join")
 def config_join_info(req):
     fs = req.fs
     if not fs.cluster_name:
@@ -339,7 +340,7 @@ def add_node(sim, fs, name, params, log=None):
     return []
 
 
-@route("POST", "/cluster/config/nodes/{node}")
+@routes("POST", "/cluster/config/nodes/{node}")
 def config_add_node(req):
     """The API half of a join (PVE: "for internal use"); only edits the nodelist."""
     add_node(req.sim, req.fs, req.params["node"], req.params)
@@ -347,7 +348,7 @@ def config_add_node(req):
             "corosync_conf": corosync_conf_text(req.fs), "warnings": []}
 
 
-@route("DELETE", "/cluster/config/nodes/{node}")
+@routes("DELETE", "/cluster/config/nodes/{node}")
 def config_delete_node(req):
     """Remove a node from corosync; the removed host becomes a standalone host."""
     sim, fs, target = req.sim, req.fs, req.params["node"]
@@ -375,7 +376,7 @@ def config_delete_node(req):
 
 # --- joining (runs on the joining host) ---------------------------------------
 
-@route("POST", "/cluster/config/join")
+@routes("POST", "/cluster/config/join")
 def config_join(req):
     host, sim = req.host, req.sim
     params = dict(req.params)
@@ -387,7 +388,6 @@ def config_join(req):
     return sim.start_task(host, "clusterjoin", "", user, JOIN_SECONDS, finish)
 
 
-@scenario_key("node_addresses")
 def load_node_addresses(sim, value):
     """Scenario ``node_addresses``: ``{node: ["10.10.0.1", ...]}``, further IP addresses of a host
     (its corosync networks, say) besides the loopback address its API listens on.
@@ -405,7 +405,6 @@ def load_node_addresses(sim, value):
         sim.hosts[name].extra["addresses"] = list(addresses)
 
 
-@scenario_key("host_names")
 def load_host_names(sim, value):
     """Scenario ``host_names``: ``{node: ["pve-a.lab.example", ...]}``, DNS names the simulated hosts
     resolve to that host (as the ``hostname`` of a join). Clients still connect to the loopback address.
@@ -528,7 +527,7 @@ def _join(sim, host, params, task):
 
 # --- /cluster/status -----------------------------------------------------------
 
-@route("GET", "/cluster/status")
+@routes("GET", "/cluster/status")
 def cluster_status(req):
     sim, fs, local = req.sim, req.fs, req.host
     if not fs.cluster_name:

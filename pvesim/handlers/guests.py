@@ -13,9 +13,10 @@ import re
 import time
 
 from pvesim.errors import ApiError, assert_if_modified
-from pvesim.model import BOOT_HOOKS, GIB, Snapshot
-from pvesim.routing import route
-from pvesim.scenario import scenario_key
+from pvesim.model import GIB, Snapshot
+from pvesim.routing import RouteTable
+
+routes = RouteTable()
 
 MIB = 1024 ** 2
 MIGRATE_BYTES_PER_SECOND = GIB  # simulated link speed without a bwlimit
@@ -246,9 +247,6 @@ def start_onboot(sim, host):
             set_running(guest, True)
 
     sim.start_task(host, "startall", "", "root@pam", 0, finish)
-
-
-BOOT_HOOKS.append(start_onboot)
 
 
 def set_running(guest, running):
@@ -489,7 +487,7 @@ def update_config(req, guest_type):
     sync_figures(req.sim, guest)
 
 
-@route("POST", "/nodes/{node}/qemu/{vmid}/config")
+@routes("POST", "/nodes/{node}/qemu/{vmid}/config")
 def qemu_post_config(req):
     """Only QEMU has the asynchronous variant: the same update, answered with a qmconfig task."""
     update_config(req, "qemu")
@@ -707,7 +705,6 @@ def _snapshot_update(req, guest_type):
     return None
 
 
-@scenario_key("snapshots")
 def load_snapshots(sim, value):
     """Scenario ``snapshots``: ``{vmid: [{name, description, snaptime, vmstate, parent}, ...]}``
     in creation order; the last one listed is the current state's parent."""
@@ -941,7 +938,7 @@ def _register_guest_routes(guest_type):
     one_snapshot = one_guest + "/snapshot/{snapname}"
 
     def register(method, template, handler, *args):
-        route(method, template)(lambda req: handler(req, guest_type, *args))
+        routes.add(method, template, handler, guest_type, *args)
 
     register("GET", guests, _list)
     register("POST", guests, _create)

@@ -27,9 +27,9 @@ import re
 import time
 
 from pvesim.errors import ApiError, assert_if_modified
-from pvesim.model import BOOT_HOOKS, TICK_HOOKS
-from pvesim.routing import route
-from pvesim.scenario import scenario_key
+from pvesim.routing import RouteTable
+
+routes = RouteTable()
 
 SID_RE = re.compile(r"^(?:(vm|ct):)?(\d+)$")
 RESOURCE_OPTIONS = ("comment", "failback", "group", "max_relocate", "max_restart", "state")
@@ -239,7 +239,7 @@ def ha_migrate_or_fail(sim, fs, sid, target, relocate=False):
 
 
 # --- /cluster/ha -----------------------------------------------------------------------------
-@route("GET", "/cluster/ha")
+@routes("GET", "/cluster/ha")
 def ha_index(req):
     if groups_api(req.sim):
         return [{"id": "status"}, {"id": "resources"}, {"id": "groups"}]
@@ -266,14 +266,14 @@ def _check_group_param(req):
         raise ApiError(500, "HA group '%s' does not exist" % group)
 
 
-@route("GET", "/cluster/ha/resources")
+@routes("GET", "/cluster/ha/resources")
 def list_resources(req):
     wanted = req.params.get("type")
     return [_resource_answer(req.fs, sid) for sid in sorted(req.fs.ha_resources)
             if not wanted or req.fs.ha_resources[sid]["type"] == wanted]
 
 
-@route("GET", "/cluster/ha/resources/{sid}")
+@routes("GET", "/cluster/ha/resources/{sid}")
 def read_resource(req):
     sid = parse_sid(req.fs, req.params["sid"])[0]
     return _resource_answer(req.fs, sid)
@@ -290,7 +290,7 @@ def _resource_value(key, value):
     return value
 
 
-@route("POST", "/cluster/ha/resources")
+@routes("POST", "/cluster/ha/resources")
 def create_resource(req):
     fs = req.fs
     req.sim.require_quorum(fs)
@@ -309,7 +309,7 @@ def create_resource(req):
     return None
 
 
-@route("PUT", "/cluster/ha/resources/{sid}")
+@routes("PUT", "/cluster/ha/resources/{sid}")
 def update_resource(req):
     fs = req.fs
     req.sim.require_quorum(fs)
@@ -331,7 +331,7 @@ def update_resource(req):
     return None
 
 
-@route("DELETE", "/cluster/ha/resources/{sid}")
+@routes("DELETE", "/cluster/ha/resources/{sid}")
 def delete_resource(req):
     fs = req.fs
     req.sim.require_quorum(fs)
@@ -350,12 +350,12 @@ def delete_resource(req):
     return None
 
 
-@route("POST", "/cluster/ha/resources/{sid}/migrate")
+@routes("POST", "/cluster/ha/resources/{sid}/migrate")
 def migrate_resource(req):
     return ha_migrate(req.sim, req.fs, req.params["sid"], req.params["node"], relocate=False)
 
 
-@route("POST", "/cluster/ha/resources/{sid}/relocate")
+@routes("POST", "/cluster/ha/resources/{sid}/relocate")
 def relocate_resource(req):
     return ha_migrate(req.sim, req.fs, req.params["sid"], req.params["node"], relocate=True)
 
@@ -394,7 +394,7 @@ def _check_rule(rule):
             raise ApiError(500, "unexpected property '%s'" % key)
 
 
-@route("GET", "/cluster/ha/rules")
+@routes("GET", "/cluster/ha/rules")
 def list_rules(req):
     fs = req.fs
     wanted_type, resource = req.params.get("type"), req.params.get("resource")
@@ -409,12 +409,12 @@ def list_rules(req):
     return result
 
 
-@route("GET", "/cluster/ha/rules/{rule}")
+@routes("GET", "/cluster/ha/rules/{rule}")
 def read_rule(req):
     return _rule_answer(req.fs, req.params["rule"])
 
 
-@route("POST", "/cluster/ha/rules")
+@routes("POST", "/cluster/ha/rules")
 def create_rule(req):
     fs = req.fs
     req.sim.require_quorum(fs)
@@ -430,7 +430,7 @@ def create_rule(req):
     return None
 
 
-@route("PUT", "/cluster/ha/rules/{rule}")
+@routes("PUT", "/cluster/ha/rules/{rule}")
 def update_rule(req):
     fs = req.fs
     req.sim.require_quorum(fs)
@@ -453,7 +453,7 @@ def update_rule(req):
     return None
 
 
-@route("DELETE", "/cluster/ha/rules/{rule}")
+@routes("DELETE", "/cluster/ha/rules/{rule}")
 def delete_rule(req):
     fs = req.fs
     req.sim.require_quorum(fs)
@@ -498,19 +498,19 @@ def _group_value(key, value):
     return value
 
 
-@route("GET", "/cluster/ha/groups")
+@routes("GET", "/cluster/ha/groups")
 def list_groups(req):
     groups = _groups(req, "index groups")
     return [_group_answer(req.fs, name) for name in sorted(groups)]
 
 
-@route("GET", "/cluster/ha/groups/{group}")
+@routes("GET", "/cluster/ha/groups/{group}")
 def read_group(req):
     _groups(req, "read group")
     return _group_answer(req.fs, req.params["group"])
 
 
-@route("POST", "/cluster/ha/groups")
+@routes("POST", "/cluster/ha/groups")
 def create_group(req):
     req.sim.require_quorum(req.fs)
     groups = _groups(req, "create group")
@@ -523,7 +523,7 @@ def create_group(req):
     return None
 
 
-@route("PUT", "/cluster/ha/groups/{group}")
+@routes("PUT", "/cluster/ha/groups/{group}")
 def update_group(req):
     fs = req.fs
     req.sim.require_quorum(fs)
@@ -545,7 +545,7 @@ def update_group(req):
     return None
 
 
-@route("DELETE", "/cluster/ha/groups/{group}")
+@routes("DELETE", "/cluster/ha/groups/{group}")
 def delete_group(req):
     fs = req.fs
     req.sim.require_quorum(fs)
@@ -592,7 +592,7 @@ def recovery_node(sim, fs, sid):
     return min(candidates, key=lambda n: (services_on(n), n))
 
 
-def _fence_and_recover(sim):
+def fence_and_recover(sim):
     """The CRM's answer to dead nodes (a tick hook): fence, then move their services."""
     now = time.monotonic()
     for host in sim.hosts.values():
@@ -622,7 +622,7 @@ def _fence_and_recover(sim):
                 set_running(guest, True)
 
 
-def _thaw(sim, host):
+def thaw(sim, host):
     """A host has booted (a boot hook): the CRM starts the HA services still placed on it
     that should run, frozen by a reboot or not recovered elsewhere."""
     host.extra.pop("ha_frozen", None)
@@ -634,17 +634,13 @@ def _thaw(sim, host):
             set_running(guest, True)
 
 
-TICK_HOOKS.append(_fence_and_recover)
-BOOT_HOOKS.append(_thaw)
-
-
 # --- status ------------------------------------------------------------------------------------
-@route("GET", "/cluster/ha/status")
+@routes("GET", "/cluster/ha/status")
 def status_index(req):
     return [{"name": "current"}, {"name": "manager_status"}]
 
 
-@route("GET", "/cluster/ha/status/current")
+@routes("GET", "/cluster/ha/status/current")
 def status_current(req):
     fs, sim = req.fs, req.sim
     members = sorted(sim.members(fs), key=lambda h: h.name)
@@ -680,7 +676,6 @@ def status_current(req):
 
 
 # --- scenario ----------------------------------------------------------------------------------
-@scenario_key("ha_rules")
 def load_rules(sim, rules):
     """Scenario ``ha_rules``: items as GET /cluster/ha/rules returns them (PVE 9 only)."""
     if groups_api(sim):
@@ -692,7 +687,6 @@ def load_rules(sim, rules):
             fs.ha_rules[raw["rule"]] = rule
 
 
-@scenario_key("resources")
 def load_hastate(sim, resources):
     """Guests the scenario lists with a ``hastate`` are HA resources (the guests themselves
     are built by the scenario loader)."""
@@ -707,7 +701,6 @@ def load_hastate(sim, resources):
         host.fs.ha_resources["%s:%d" % (kind, int(item["vmid"]))] = {"type": kind, "state": state}
 
 
-@scenario_key("ha_resources")
 def load_resources(sim, items):
     """Scenario ``ha_resources``: items as GET /cluster/ha/resources returns them (``sid``,
     ``state``, ``group``, ``max_restart``, ...); they replace what ``hastate`` implied."""
@@ -721,7 +714,6 @@ def load_resources(sim, items):
             fs.ha_resources[sid] = config
 
 
-@scenario_key("ha_groups")
 def load_groups(sim, groups):
     """Scenario ``ha_groups``: items as PVE 8's GET /cluster/ha/groups returns them.  In 9.1
     mode they are migrated to node-affinity rules, as PVE 9's CRM does: rule

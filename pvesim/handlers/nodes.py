@@ -24,7 +24,9 @@ from pvesim.certs import fingerprint
 from pvesim.errors import ApiError, assert_if_modified
 from pvesim.handlers.cluster import node_certificate_fingerprint, subscription_level
 from pvesim.handlers.version import release
-from pvesim.routing import route
+from pvesim.routing import RouteTable
+
+routes = RouteTable()
 
 # the pve-manager version, kernel and Debian release come from pvesim.handlers.version
 # (RELEASES), per the scenario's pve_version
@@ -69,7 +71,7 @@ def _uptime(host):
     return int(time.time() - host.boot_time) + offset
 
 
-@route("GET", "/nodes")
+@routes("GET", "/nodes")
 def nodes_index(req):
     sim, fs = req.sim, req.fs
     names = set(fs.corosync_nodes) if fs.cluster_name else set()
@@ -108,13 +110,13 @@ _NODE_DIRS = [
 ]
 
 
-@route("GET", "/nodes/{node}")
+@routes("GET", "/nodes/{node}")
 def node_index(req):
     req.sim.node_of(req.host, req.params["node"])
     return [{"name": name} for name in _NODE_DIRS]
 
 
-@route("GET", "/nodes/{node}/version")
+@routes("GET", "/nodes/{node}/version")
 def node_version(req):
     target(req)
     info = release(req.sim)
@@ -128,7 +130,7 @@ def _loadavg(host):
     return ["%.2f" % (base * f) for f in (1.0, 0.95, 0.9)]
 
 
-@route("GET", "/nodes/{node}/status")
+@routes("GET", "/nodes/{node}/status")
 def node_status(req):
     host = target(req)
     cpuinfo = dict(host.cpuinfo)
@@ -182,7 +184,7 @@ def schedule_boot(sim, host, after):
     host.online_at = time.monotonic() + sim.delay(after)
 
 
-@route("POST", "/nodes/{node}/status")
+@routes("POST", "/nodes/{node}/status")
 def node_power(req):
     host = target(req)
     command = req.params["command"]
@@ -194,7 +196,7 @@ def node_power(req):
     return None
 
 
-@route("POST", "/nodes/{node}/wakeonlan")
+@routes("POST", "/nodes/{node}/wakeonlan")
 def node_wakeonlan(req):
     name = req.params["node"]
     if name in ("localhost", req.host.name):
@@ -231,12 +233,12 @@ def _dns(host):
     return host.dns
 
 
-@route("GET", "/nodes/{node}/dns")
+@routes("GET", "/nodes/{node}/dns")
 def node_dns_get(req):
     return dict(_dns(target(req)))
 
 
-@route("PUT", "/nodes/{node}/dns")
+@routes("PUT", "/nodes/{node}/dns")
 def node_dns_set(req):
     host = target(req)
     # PVE rewrites search and the name servers; duplicates and 0.0.0.0 are dropped
@@ -272,7 +274,7 @@ def _sha1(text):
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-@route("GET", "/nodes/{node}/hosts")
+@routes("GET", "/nodes/{node}/hosts")
 def node_hosts_get(req):
     text = _hosts_text(target(req))
     return {"data": text, "digest": _sha1(text)}
@@ -298,7 +300,7 @@ def _check_hosts_text(text):
                 raise ApiError.param({"data": "Invalid Hostname '%s'" % name})
 
 
-@route("POST", "/nodes/{node}/hosts")
+@routes("POST", "/nodes/{node}/hosts")
 def node_hosts_set(req):
     host = target(req)
     assert_if_modified(req.params.get("digest"), _sha1(_hosts_text(host)))
@@ -307,7 +309,7 @@ def node_hosts_set(req):
     return None
 
 
-@route("GET", "/nodes/{node}/time")
+@routes("GET", "/nodes/{node}/time")
 def node_time_get(req):
     host = target(req)
     now = int(time.time())
@@ -315,7 +317,7 @@ def node_time_get(req):
     return {"timezone": host.timezone, "time": now, "localtime": now + int(offset.total_seconds())}
 
 
-@route("PUT", "/nodes/{node}/time")
+@routes("PUT", "/nodes/{node}/time")
 def node_time_set(req):
     host = target(req)
     zone = req.params["timezone"]
@@ -332,7 +334,7 @@ def _config_digest(config):
     return _sha1(text)
 
 
-@route("GET", "/nodes/{node}/config")
+@routes("GET", "/nodes/{node}/config")
 def node_config_get(req):
     host = req.sim.node_of(req.host, req.params["node"])  # lives in /etc/pve: readable while the node is down
     config = dict(host.node_config)
@@ -347,7 +349,7 @@ _NODE_CONFIG_KEYS = {"acme", "ballooning-target", "description", "startall-onboo
     "acmedomain%d" % n for n in range(6)}
 
 
-@route("PUT", "/nodes/{node}/config")
+@routes("PUT", "/nodes/{node}/config")
 def node_config_set(req):
     host = target(req)
     req.sim.require_quorum(req.fs)
@@ -403,7 +405,7 @@ def _check_key(host, key):
     return info
 
 
-@route("GET", "/nodes/{node}/subscription")
+@routes("GET", "/nodes/{node}/subscription")
 def node_subscription_get(req):
     host = target(req)
     # PVE's Subscription.pm: every user may read the status; all the rest (key, level,
@@ -421,7 +423,7 @@ def node_subscription_get(req):
     return info
 
 
-@route("PUT", "/nodes/{node}/subscription")
+@routes("PUT", "/nodes/{node}/subscription")
 def node_subscription_set(req):
     host = target(req)
     key = req.params["key"].strip()
@@ -448,7 +450,7 @@ def _ask_shop(req, host):
         raise ApiError(500, SHOP_UNREACHABLE)
 
 
-@route("POST", "/nodes/{node}/subscription")
+@routes("POST", "/nodes/{node}/subscription")
 def node_subscription_update(req):
     host = target(req)
     if host.subscription:
@@ -457,7 +459,7 @@ def node_subscription_update(req):
     return None
 
 
-@route("DELETE", "/nodes/{node}/subscription")
+@routes("DELETE", "/nodes/{node}/subscription")
 def node_subscription_delete(req):
     host = target(req)
     host.subscription = {}
@@ -518,13 +520,13 @@ def _ca_pem(sim, host):
     return getattr(getattr(sim, "ca", None), "cert_pem", None)
 
 
-@route("GET", "/nodes/{node}/certificates")
+@routes("GET", "/nodes/{node}/certificates")
 def node_certificates_index(req):
     req.sim.node_of(req.host, req.params["node"])
     return [{"name": "acme"}, {"name": "custom"}, {"name": "info"}]
 
 
-@route("GET", "/nodes/{node}/certificates/info")
+@routes("GET", "/nodes/{node}/certificates/info")
 def node_certificates_info(req):
     host = target(req)
     result = []
@@ -573,7 +575,7 @@ def _key_matches(cert_pem, key_pem):
     return ours == theirs
 
 
-@route("POST", "/nodes/{node}/certificates/custom")
+@routes("POST", "/nodes/{node}/certificates/custom")
 def node_certificates_upload(req):
     host = target(req)
     req.sim.require_quorum(req.fs)
@@ -604,7 +606,7 @@ def node_certificates_upload(req):
     return info
 
 
-@route("DELETE", "/nodes/{node}/certificates/custom")
+@routes("DELETE", "/nodes/{node}/certificates/custom")
 def node_certificates_delete(req):
     host = target(req)
     req.sim.require_quorum(req.fs)
@@ -616,7 +618,7 @@ def node_certificates_delete(req):
 
 # --- apt ----------------------------------------------------------------------------------
 
-@route("POST", "/nodes/{node}/apt/update")
+@routes("POST", "/nodes/{node}/apt/update")
 def node_apt_update(req):
     host = target(req)
 
@@ -634,7 +636,7 @@ def node_apt_update(req):
     return req.sim.start_task(host, "aptupdate", "", user, 5, finish)
 
 
-@route("GET", "/nodes/{node}/apt/update")
+@routes("GET", "/nodes/{node}/apt/update")
 def node_apt_list(req):
     target(req)
     return []  # the simulated hosts are always up to date
@@ -691,19 +693,19 @@ _VM_CPU_FLAGS = [
 ]
 
 
-@route("GET", "/nodes/{node}/capabilities")
+@routes("GET", "/nodes/{node}/capabilities")
 def node_capabilities(req):
     req.sim.node_of(req.host, req.params["node"])
     return [{"name": "qemu"}]
 
 
-@route("GET", "/nodes/{node}/capabilities/qemu")
+@routes("GET", "/nodes/{node}/capabilities/qemu")
 def node_capabilities_qemu(req):
     req.sim.node_of(req.host, req.params["node"])
     return [{"name": "cpu"}, {"name": "cpu-flags"}, {"name": "machines"}, {"name": "migration"}]
 
 
-@route("GET", "/nodes/{node}/capabilities/qemu/cpu")
+@routes("GET", "/nodes/{node}/capabilities/qemu/cpu")
 def node_cpu_models(req):
     target(req)
     models = [{"name": name, "vendor": vendor, "custom": 0} for name, vendor in _CPU_MODELS]
@@ -713,7 +715,7 @@ def node_cpu_models(req):
     return models
 
 
-@route("GET", "/nodes/{node}/capabilities/qemu/cpu-flags")
+@routes("GET", "/nodes/{node}/capabilities/qemu/cpu-flags")
 def node_cpu_flags(req):
     host = target(req)
     have = set(str(host.cpuinfo.get("flags", "")).split())
@@ -725,7 +727,7 @@ def node_cpu_flags(req):
 _RRD_STEP = {"hour": 60, "day": 1800, "week": 10800, "month": 43200, "year": 604800, "decade": 6048000}
 
 
-@route("GET", "/nodes/{node}/rrddata")
+@routes("GET", "/nodes/{node}/rrddata")
 def node_rrddata(req):
     host = req.sim.node_of(req.host, req.params["node"])
     step = _RRD_STEP[req.params["timeframe"]]

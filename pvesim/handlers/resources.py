@@ -3,7 +3,9 @@ current state so that a migration or a start changes what the next read shows.""
 
 import time
 
-from pvesim.routing import route
+from pvesim.routing import RouteTable
+
+routes = RouteTable()
 
 
 def _allowed(req, path, *privs):
@@ -70,7 +72,7 @@ def storage_items(sim, fs, host):
     return items
 
 
-@route("GET", "/cluster/resources")
+@routes("GET", "/cluster/resources")
 def cluster_resources(req):
     sim, fs = req.sim, req.fs
     wanted = req.params.get("type")

@@ -12,8 +12,9 @@ import os
 import re
 
 from pvesim.errors import ApiError, assert_if_modified
-from pvesim.routing import route
-from pvesim.scenario import scenario_key
+from pvesim.routing import RouteTable
+
+routes = RouteTable()
 
 GIB = 1024 ** 3
 
@@ -161,7 +162,7 @@ def _normalise(stype, options):
 
 
 # --- /storage -----------------------------------------------------------------------------
-@route("GET", "/storage")
+@routes("GET", "/storage")
 def list_storage(req):
     fs = req.fs
     wanted = req.params.get("type")
@@ -176,7 +177,7 @@ def list_storage(req):
     return result
 
 
-@route("GET", "/storage/{storage}")
+@routes("GET", "/storage/{storage}")
 def read_storage(req):
     return api_section(req.fs, req.params["storage"])
 
@@ -184,7 +185,7 @@ def read_storage(req):
 _META = {"storage", "type", "digest", "delete"}
 
 
-@route("POST", "/storage")
+@routes("POST", "/storage")
 def create_storage(req):
     fs = req.fs
     req.sim.require_quorum(fs)
@@ -220,7 +221,7 @@ def create_storage(req):
     return answer
 
 
-@route("PUT", "/storage/{storage}")
+@routes("PUT", "/storage/{storage}")
 def update_storage(req):
     fs = req.fs
     req.sim.require_quorum(fs)
@@ -263,7 +264,7 @@ def update_storage(req):
     return {"storage": storeid, "type": stype}
 
 
-@route("DELETE", "/storage/{storage}")
+@routes("DELETE", "/storage/{storage}")
 def delete_storage(req):
     fs = req.fs
     req.sim.require_quorum(fs)
@@ -313,7 +314,7 @@ def storage_status(sim, fs, host, storeid):
     return item
 
 
-@route("GET", "/nodes/{node}/storage")
+@routes("GET", "/nodes/{node}/storage")
 def node_storage(req):
     fs = req.fs
     host = req.sim.node_of(req.host, req.params["node"])
@@ -344,7 +345,7 @@ def node_storage(req):
     return result
 
 
-@route("GET", "/nodes/{node}/storage/{storage}/status")
+@routes("GET", "/nodes/{node}/storage/{storage}/status")
 def node_storage_status(req):
     fs = req.fs
     host = req.sim.node_of(req.host, req.params["node"])
@@ -359,7 +360,7 @@ def node_storage_status(req):
     return item
 
 
-@route("GET", "/nodes/{node}/storage/{storage}")
+@routes("GET", "/nodes/{node}/storage/{storage}")
 def node_storage_index(req):
     host = req.sim.node_of(req.host, req.params["node"])
     section = storage_cfg(req.fs).get(req.params["storage"])
@@ -370,7 +371,6 @@ def node_storage_index(req):
 
 
 # --- scenario ---------------------------------------------------------------------------------
-@scenario_key("storage")
 def load_storage(sim, sections):
     """Scenario ``storage``: a list of storage.cfg sections (``storage``, ``type``, options).
 

@@ -5,9 +5,10 @@ Tasks themselves run in the model's task engine (``Simulator.start_task`` / ``ti
 
 import re
 
-import pvesim.faults  # noqa: F401  (registers the "faults" scenario key with the loader)
 from pvesim.errors import ApiError
-from pvesim.routing import route
+from pvesim.routing import RouteTable
+
+routes = RouteTable()
 
 _UPID = re.compile(r"^UPID:([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):"
                    r"([0-9A-Fa-f]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$")
@@ -62,7 +63,7 @@ def _status_class(task):
     return "error"
 
 
-@route("GET", "/nodes/{node}/tasks")
+@routes("GET", "/nodes/{node}/tasks")
 def list_tasks(req):
     p = req.params
     see_all = req.has_priv("/nodes/%s" % req.host.name, "Sys.Audit")
@@ -97,13 +98,13 @@ def list_tasks(req):
     return out[start:start + limit]
 
 
-@route("GET", "/nodes/{node}/tasks/{upid}")
+@routes("GET", "/nodes/{node}/tasks/{upid}")
 def task_index(req):
     _task(req)
     return [{"name": "log"}, {"name": "status"}]
 
 
-@route("GET", "/nodes/{node}/tasks/{upid}/status")
+@routes("GET", "/nodes/{node}/tasks/{upid}/status")
 def task_status(req):
     task = _task(req)
     _may_see(req, task)
@@ -115,7 +116,7 @@ def task_status(req):
     return out
 
 
-@route("GET", "/nodes/{node}/tasks/{upid}/log")
+@routes("GET", "/nodes/{node}/tasks/{upid}/log")
 def task_log(req):
     task = _task(req)
     _may_see(req, task)
@@ -125,7 +126,7 @@ def task_log(req):
     return [{"n": n, "t": text} for n, text in enumerate(lines, start=1)][start:start + limit]
 
 
-@route("DELETE", "/nodes/{node}/tasks/{upid}")
+@routes("DELETE", "/nodes/{node}/tasks/{upid}")
 def stop_task(req):
     task = _task(req)
     _may_see(req, task, "Sys.Modify")

@@ -4,7 +4,9 @@
 ``/nodes/{node}/version`` and ``/nodes/{node}/status`` read the same row.
 """
 
-from pvesim.routing import route
+from pvesim.routing import RouteTable
+
+routes = RouteTable()
 
 # pve-manager version, short git revision (a fixed value: real hosts report their build's),
 # the kernel and the Debian release the PVE release runs on.
@@ -26,7 +28,7 @@ def release(sim):
     return RELEASES[sim.pve_version]
 
 
-@route("GET", "/version")
+@routes("GET", "/version")
 def version(req):
     info = release(req.sim)
     return {"version": info["version"], "release": info["release"], "repoid": info["repoid"], "console": "html5"}

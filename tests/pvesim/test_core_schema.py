@@ -6,7 +6,8 @@ import pytest
 
 from pvesim import gen_schema, schema
 from pvesim.errors import ApiError
-from pvesim.routing import ROUTES, load_all_handlers
+from pvesim.registry import register_routes
+from pvesim.routing import ROUTES
 from pvesim.testing import call, make_sim
 
 from conftest import core_scenario
@@ -32,7 +33,7 @@ needs_shared = pytest.mark.skipif(not gen_schema.DEFAULT_SCHEMA.exists(), reason
 
 @needs_shared
 def test_every_route_exists_in_the_official_schema():
-    load_all_handlers()
+    register_routes()
     index = schema.official_index(gen_schema.DEFAULT_SCHEMA)
     missing = ["%s %s" % key for key in sorted(ROUTES) if key[0] not in index.get(key[1], {})]
     assert not missing, "routes PVE does not have: %s" % missing

@@ -8,7 +8,8 @@ import pytest
 
 from pvesim import returns, schema, testing
 from pvesim.errors import ApiError
-from pvesim.routing import ROUTES, Identity, load_all_handlers
+from pvesim.registry import register_routes
+from pvesim.routing import ROUTES, Identity
 from pvesim.testing import call, make_sim
 
 
@@ -74,7 +75,7 @@ def sim():
 
 
 def test_a_drifting_handler_fails_loudly(sim, monkeypatch):
-    load_all_handlers()
+    register_routes()
     monkeypatch.setitem(ROUTES, ("GET", "/version"), lambda req: {"version": "9.1.1", "release": 9, "repoid": "x"})
     sim.check_returns = True
     with pytest.raises(returns.ReturnsMismatch) as info:
@@ -89,7 +90,7 @@ def test_the_test_suite_checks_answers(sim):
 
 
 def test_documented_exceptions_name_served_routes_and_schema_keys():
-    load_all_handlers()
+    register_routes()
     for (method, template, key_path), reason in returns.EXCEPTIONS.items():
         assert (method, template) in ROUTES and reason
         spec = schema.method_info(template, method)["returns"]
@@ -139,7 +140,7 @@ def _pve84(name):
 def test_every_get_answer_matches_the_schema(scenario, cluster_name, user):
     """As root, as a user who may see one guest only (lists shrink, load figures go), and
     as PVE 8.4 (its own schema, HA groups)."""
-    load_all_handlers()
+    register_routes()
     if scenario.startswith("8.4:"):
         scenario = _pve84(scenario[4:])
     sim = make_sim(scenario, cluster_name=cluster_name)

@@ -69,13 +69,11 @@ def test_fence_clock_starts_when_the_node_goes_down(how):
 
 
 def test_a_failing_hook_is_logged_and_does_not_break_requests(sim, monkeypatch, caplog):
-    from pvesim import model
-
     def broken(*args):
         raise RuntimeError("hook bug")
 
-    monkeypatch.setattr(model, "TICK_HOOKS", model.TICK_HOOKS + [broken])
-    monkeypatch.setattr(model, "BOOT_HOOKS", [broken] + model.BOOT_HOOKS)
+    monkeypatch.setattr(sim, "tick_hooks", sim.tick_hooks + [broken])
+    monkeypatch.setattr(sim, "boot_hooks", [broken] + sim.boot_hooks)
     assert api(sim, "pve1", "GET", "/version")["version"]
     api(sim, "pve1", "POST", "/nodes/pve1/status", command="reboot")  # time_scale 0: back at once
     assert api(sim, "pve1", "GET", "/nodes/pve1/status")["uptime"] >= 0
