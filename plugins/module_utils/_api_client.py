@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import random
 import re
+import ssl
+import threading
 import time
 import traceback
+
+from ansible_collections.proxops.proxmox.plugins.module_utils._pve_formats import encode_params
 
 try:
     import requests
@@ -63,19 +67,6 @@ class ProxmoxError(Exception):
         return text
 
 
-def _encode(value):
-    """PVE takes booleans as 0/1 and ``*-list`` values as one comma-joined string."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return ",".join(str(_encode(item)) for item in value)
-    return value
-
-
-def encode_params(params):
-    return {key: _encode(value) for key, value in params.items() if value is not None}
-
-
 def _request_never_sent(error):
     """True when a connection error happened before the request could reach the server."""
     if isinstance(error, requests.exceptions.ConnectTimeout):
@@ -83,6 +74,29 @@ def _request_never_sent(error):
     if isinstance(error, requests.exceptions.ConnectionError):
         text = str(error)
         return "NewConnectionError" in text or "Failed to establish a new connection" in text or "Connection refused" in text
+    return False
+
+
+def _certificate_not_verified(error):
+    """True when a TLS error is a failed certificate check, not a handshake cut short (a server going down).
+
+    requests wraps the ssl module's error in urllib3's, and those in its own: the chain is
+    followed through ``args``, ``reason``, ``__cause__`` and ``__context__``.
+    """
+    seen, pending = set(), [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(current, BaseException):
+            text = str(current)
+            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text.lower():
+                return True
+            pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+            pending += [getattr(current, "reason", None), current.__cause__, current.__context__]
     return False
 
 
@@ -124,6 +138,9 @@ class ProxmoxClient:
         self.max_backoff = max_backoff
         self._sleep = sleep
         self._api = None
+        # one client may serve several threads (bounded parallel tasks): the login and its
+        # renewal happen once, under this lock, and requests share proxmoxer's session
+        self._lock = threading.RLock()
         self.warnings = []  # warnings of tasks that ended with "WARNINGS: N"
 
     @property
@@ -165,10 +182,11 @@ class ProxmoxClient:
                     % (self.auth_description, self.host, self.port,
                        "the one-time password in api_otp was not accepted" if self._otp else "api_otp is not set"),
                     status=401)
-            except requests.exceptions.SSLError as err:
-                raise self._tls_error(err)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
-                # Asking for a ticket changes nothing on the server: safe to repeat.
+                if _certificate_not_verified(err):
+                    raise self._tls_error(err)
+                # Asking for a ticket changes nothing on the server: safe to repeat
+                # (a TLS handshake cut short included: a host going down or restarting pveproxy).
                 if attempt >= self.retries:
                     raise self._connection_error(err)
                 self._pause(attempt)
@@ -176,9 +194,16 @@ class ProxmoxClient:
 
     @property
     def api(self):
-        if self._api is None:
-            self._api = self._connect()
-        return self._api
+        with self._lock:
+            if self._api is None:
+                self._api = self._connect()
+            return self._api
+
+    def _forget_login(self, api):
+        """Log in again on the next call, unless another thread already did since ``api`` failed."""
+        with self._lock:
+            if self._api is api:
+                self._api = None
 
     def _tls_error(self, err):
         return ProxmoxError(
@@ -207,8 +232,10 @@ class ProxmoxClient:
         renewed = False
         attempt = 0
         while True:
+            api = None
             try:
-                resource = self.api(path.lstrip("/"))
+                api = self.api
+                resource = api(path.lstrip("/"))
                 if method in ("GET", "DELETE"):
                     return resource._request(method, params=dict(params))
                 return resource._request(method, data=dict(params))
@@ -217,16 +244,16 @@ class ProxmoxClient:
                 status = err.status_code if isinstance(err, ResourceException) else 401
                 if status == 401 and not renewed and not self._token_id:
                     renewed = True  # the ticket expired or its key changed: log in again once; nothing ran
-                    self._api = None
+                    self._forget_login(api)
                     continue
                 if idempotent and status in RETRY_STATUSES and attempt < self.retries:
                     self._pause(attempt)
                     attempt += 1
                     continue
                 raise self._answer_error(err, method, path)
-            except requests.exceptions.SSLError as err:
-                raise self._tls_error(err)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+                if _certificate_not_verified(err):
+                    raise self._tls_error(err)
                 if (idempotent or _request_never_sent(err)) and attempt < self.retries:
                     self._pause(attempt)
                     attempt += 1
@@ -269,6 +296,26 @@ class ProxmoxClient:
     def delete(self, path, /, **params):
         return self.request("DELETE", path, **params)
 
+    # --- waiting ---------------------------------------------------------
+    def wait_until(self, condition, timeout, first_interval=0.2, max_interval=3.0):
+        """Call ``condition()`` until it returns a true value, and return that; None after ``timeout`` seconds.
+
+        The pauses between calls double from ``first_interval`` up to ``max_interval``; the last
+        call is made at the deadline.  What ``condition`` raises ends the wait: it decides which
+        failures mean "not yet".
+        """
+        deadline = time.monotonic() + timeout
+        interval = first_interval
+        while True:
+            value = condition()
+            if value:
+                return value
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._sleep(min(interval, remaining))
+            interval = min(max_interval, interval * 2)
+
     # --- tasks -----------------------------------------------------------
     def wait_for_task(self, upid, timeout=600, first_interval=0.1, max_interval=3.0, log_lines=10, through_restart=False):
         """Poll a task until it stops; return its final status.
@@ -287,29 +334,33 @@ class ProxmoxClient:
         """
         node = task_node(upid)
         path = "/nodes/%s/tasks/%s/status" % (node, upid)
-        deadline = time.monotonic() + timeout
-        interval = first_interval
-        while True:
+        failed_poll = []
+
+        def stopped():
             try:
                 status = self.get(path)
             except ProxmoxError as err:
-                if not (err.transient or (through_restart and not err.tls)) or time.monotonic() >= deadline:
+                if not (err.transient or (through_restart and not err.tls)):
                     raise
-                status = {}
-            if status.get("status") == "stopped":
-                break
-            if time.monotonic() >= deadline:
-                raise ProxmoxError("task %s still running after %s seconds" % (upid, timeout), upid=upid,
-                                   log=self.task_log_tail(node, upid, log_lines))
-            self._sleep(min(interval, max(0.0, deadline - time.monotonic())))
-            interval = min(max_interval, interval * 2)
+                failed_poll[:] = [err]
+                return None
+            failed_poll[:] = []
+            return status if status.get("status") == "stopped" else None
+
+        status = self.wait_until(stopped, timeout, first_interval=first_interval, max_interval=max_interval)
+        if status is None:
+            if failed_poll:
+                raise failed_poll[0]  # the last poll failed: say why, not "still running"
+            raise ProxmoxError("task %s still running after %s seconds" % (upid, timeout), upid=upid,
+                               log=self.task_log_tail(node, upid, log_lines))
         exitstatus = status.get("exitstatus")
         if exitstatus == "OK":
             return status
         if exitstatus and exitstatus.startswith("WARNINGS"):  # "WARNINGS: 2": done, with warnings logged
             lines = self.task_log_tail(node, upid, lines=50)
-            self.warnings.extend("task %s: %s" % (status.get("type", upid), line)
-                                 for line in lines if line.startswith("WARN"))
+            with self._lock:
+                self.warnings.extend("task %s: %s" % (status.get("type", upid), line)
+                                     for line in lines if line.startswith("WARN"))
             return status
         raise ProxmoxError("task %s failed: %s" % (status.get("type", upid), exitstatus), upid=upid,
                            exitstatus=exitstatus, log=self.task_log_tail(node, upid, log_lines))
@@ -338,3 +389,14 @@ class ProxmoxClient:
         if isinstance(result, str) and result.startswith("UPID:"):
             self.wait_for_task(result, timeout=task_timeout, through_restart=through_restart)
         return result
+
+
+def client_from_options(options):
+    """A client from the connection options (``api_host``, ``api_port``, ... as the modules take them), no AnsibleModule needed."""
+    return ProxmoxClient(
+        host=options["api_host"], port=options.get("api_port") or 8006, user=options.get("api_user") or "root@pam",
+        password=options.get("api_password"), otp=options.get("api_otp"),
+        token_id=options.get("api_token_id"), token_secret=options.get("api_token_secret"),
+        validate_certs=options.get("validate_certs", True) is not False, ca_path=options.get("ca_path"),
+        timeout=options.get("api_timeout") or 30,
+    )

@@ -3,47 +3,13 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Cluster membership: corosync link strings, address checks, and the cluster as one plain dict."""
+"""Cluster membership: the option checks of the cluster module, corosync link strings, join information, the cluster as one plain dict."""
 
 from __future__ import annotations
 
-import ipaddress
-import re
+from ansible_collections.proxops.proxmox.plugins.module_utils._pve_formats import is_address, is_fingerprint, is_node_name
 
 MAX_LINKS = 8  # corosync knet: link0 .. link7
-
-# A DNS name as PVE's "address" format accepts it: dot-separated labels of letters,
-# digits and inner hyphens.
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-_FINGERPRINT = re.compile(r"^([A-Fa-f0-9]{2}:){31}[A-Fa-f0-9]{2}$")
-_NODE_NAME = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
-
-
-def is_ip(text):
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def is_address(text):
-    """An IP address, or a host name (not something that only looks like a broken IPv4 address)."""
-    if not isinstance(text, str) or not text:
-        return False
-    if is_ip(text):
-        return True
-    if re.match(r"^[0-9.]+$", text):  # 10.0.0.300, 10.0.0: meant as IPv4, and wrong
-        return False
-    return bool(_HOSTNAME.match(text))
-
-
-def is_fingerprint(text):
-    return bool(text) and bool(_FINGERPRINT.match(text))
-
-
-def is_node_name(text):
-    return bool(text) and bool(_NODE_NAME.match(text))
 
 
 def link_errors(links, allow_priority=True):
@@ -63,6 +29,70 @@ def link_errors(links, allow_priority=True):
             elif not 0 <= priority <= 255:
                 errors.append("links[%d].priority: %d is out of range, give 0 to 255 (lower is preferred)" % (number, priority))
     return errors
+
+
+CREATE_OPTIONS = ("cluster_name", "links", "nodeid", "votes")
+
+
+def option_errors(params):
+    """What is wrong with the cluster module's options, before any request: one message per problem."""
+    if params["state"] == "absent":
+        given = [name for name in CREATE_OPTIONS + ("join",) if params[name] is not None]
+        if given:
+            return ["state=absent removes a node and takes node (and force), not %s" % ", ".join(given)]
+        if not is_node_name(params["node"]):
+            return ["node: %r is not a node name" % params["node"]]
+        return []
+    if params["node"] is not None:
+        return ["node is for state=absent (the node to remove); to join a host, point api_host at it and give join"]
+    join = params["join"]
+    if join is None and not params["cluster_name"]:
+        return ["state=present needs cluster_name (to create a cluster on api_host) "
+                "or join (to join api_host to an existing cluster)"]
+    errors = []
+    name = params["cluster_name"]
+    if name is not None and not (is_node_name(name) and len(name) <= 15):
+        errors.append("cluster_name: %r is not valid, give up to 15 letters, digits and inner hyphens" % name)
+    if params["nodeid"] is not None and params["nodeid"] < 1:
+        errors.append("nodeid: %d is not valid, give 1 or more" % params["nodeid"])
+    minimum_votes = 0 if join else 1
+    if params["votes"] is not None and params["votes"] < minimum_votes:
+        errors.append("votes: %d is not valid, give %d or more" % (params["votes"], minimum_votes))
+    errors.extend(link_errors(params["links"] or [], allow_priority=join is None))
+    if join is not None:
+        errors.extend(_join_errors(join))
+    return errors
+
+
+def _join_errors(join):
+    errors = []
+    if not join["master_host"] and not join["join_info"]:
+        errors.append("join needs master_host (a member of the cluster) or join_info "
+                      "(from proxops.proxmox.cluster_join_info), besides password")
+    if join["join_info"] is not None and not join["join_info"].get("nodelist"):
+        errors.append("join.join_info has no nodelist: give the join_info that proxops.proxmox.cluster_join_info returns")
+    if join["fingerprint"] is not None and not is_fingerprint(join["fingerprint"]):
+        errors.append("join.fingerprint: %r is not a SHA-256 fingerprint (32 hex pairs joined by ':')" % join["fingerprint"])
+    return errors
+
+
+def link_count_errors(join_info, links):
+    """The joining host needs one address per corosync link of the cluster (none on a single-link cluster: PVE uses its IP)."""
+    wanted = cluster_link_count(join_info)
+    given = len(links or [])
+    if wanted and given not in (0, wanted) or wanted > 1 and not given:
+        return ["links: the cluster has %d corosync link%s (link0%s), so the joining host needs %s, got %d"
+                % (wanted, "s" if wanted > 1 else "", " to link%d" % (wanted - 1) if wanted > 1 else "",
+                   "one address for each" if wanted > 1 else "one address or none", given)]
+    return []
+
+
+def cluster_link_count(join_info):
+    """How many corosync links the cluster of a join information object has (its totem interfaces)."""
+    interfaces = (join_info.get("totem") or {}).get("interface") or {}
+    if interfaces:
+        return len(interfaces)
+    return max((len(ring_addresses(entry)) for entry in join_info.get("nodelist") or []), default=0)
 
 
 def link_params(links):

@@ -12,9 +12,12 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import (
     HAS_PROXMOXER,
     PROXMOXER_IMPORT_ERROR,
-    ProxmoxClient,
     ProxmoxError,
+    client_from_options,
 )
+from ansible_collections.proxops.proxmox.plugins.module_utils._pve_formats import changed_options
+from ansible_collections.proxops.proxmox.plugins.module_utils._resources import ResourceLookupError
+from ansible_collections.proxops.proxmox.plugins.module_utils._pve_formats import normalize as normalize_value
 
 SECRET_MARK = "********"
 
@@ -45,13 +48,34 @@ PROXMOX_REQUIRED_TOGETHER = [("api_token_id", "api_token_secret")]
 PROXMOX_REQUIRED_ONE_OF = [("api_password", "api_token_id")]
 
 
-def client_from_params(params):
-    return ProxmoxClient(
-        host=params["api_host"], port=params["api_port"], user=params["api_user"],
-        password=params.get("api_password"), otp=params.get("api_otp"),
-        token_id=params.get("api_token_id"), token_secret=params.get("api_token_secret"),
-        validate_certs=params["validate_certs"], ca_path=params.get("ca_path"), timeout=params["api_timeout"],
-    )
+def secret_paths(spec, prefix=""):
+    """The option paths (``join.password``, ``certificate.key``) of every ``no_log`` option of an argument spec."""
+    paths = []
+    for name, option in spec.items():
+        path = prefix + name
+        if option.get("no_log"):
+            paths.append(path)
+        if option.get("options"):
+            paths += secret_paths(option["options"], path + ".")
+    return paths
+
+
+def mask_secrets(value, secrets, path=""):
+    """``value`` with every secret (by option path) replaced by a mark; None stays None: "not set" is no secret.
+
+    A path in ``secrets`` matches exactly (``subscription.key``); a name without a dot
+    (``password``) matches that key at any depth.
+    """
+    if isinstance(value, dict):
+        return {key: mask_secrets(item, secrets, path + "." + key if path else key) for key, item in value.items()}
+    if value is not None and (path in secrets or path.rsplit(".", 1)[-1] in secrets):
+        return SECRET_MARK
+    return value
+
+
+def task_reasons(log):
+    """The reasons a failed task lists in its log: PVE writes each as a line "* reason" or "! reason"."""
+    return [line[2:].strip() for line in log if line[:2] in ("* ", "! ")]
 
 
 class ModuleFailure(Exception):
@@ -74,18 +98,23 @@ class ProxmoxModule:
     * :meth:`write` performs a change unless in check mode, and marks the result changed;
     * :meth:`record_diff` adds the changed keys to ``before``/``after``.
 
-    Options listed in ``secret_options`` never enter a diff or a return value.
+    Secrets never enter a diff: every ``no_log`` option of the argument spec, by its path
+    (``join.password``), and the paths or names in ``secret_options`` (for values that are
+    not options, such as a key PVE holds).  ``set_options`` names the options PVE keeps as a
+    set (a storage's ``content`` and ``nodes``): :meth:`changes` ignores their order.
     """
 
     argument_spec = {}
     module_kwargs = {}
     secret_options = ()
+    set_options = ()
 
     def __init__(self, module):
         self.module = module
         self.params = module.params
         self.check_mode = module.check_mode
-        self.client = client_from_params(module.params)
+        self.client = client_from_options(module.params)
+        self.secrets = frozenset(secret_paths(self.argument_spec)) | frozenset(self.secret_options)
         self.changed = False
         self.done = []  # what was written, for the report when a later step fails
         self.diff = {"before": {}, "after": {}}
@@ -118,6 +147,9 @@ class ProxmoxModule:
         except ModuleFailure as failure:
             instance.pass_on_warnings()
             module.fail_json(**instance.failure_result(failure.msg, **failure.details))
+        except ResourceLookupError as err:
+            instance.pass_on_warnings()
+            module.fail_json(**instance.failure_result(str(err)))
         except ProxmoxError as err:
             instance.pass_on_warnings()
             module.fail_json(**instance.failure_result(instance.describe_error(err), **instance.error_details(err)))
@@ -129,44 +161,40 @@ class ProxmoxModule:
         for warning in self.client.warnings:
             self.module.warn(warning)
 
+    @staticmethod
+    def option_errors(params):  # pylint: disable=unused-argument
+        """What is wrong with the options beyond what the argument spec can say: one message per problem.
+
+        A module sets this to a pure function beside its other helpers, testable without a module.
+        """
+        return []
+
     def validate(self):
-        """Check the options beyond what the argument spec can say, before any request."""
+        """Check the options before any request; every problem in one message."""
+        errors = self.option_errors(self.params)
+        if errors:
+            self.fail("; ".join(errors))
 
     def run(self):
         raise NotImplementedError
 
     # --- comparing and writing -------------------------------------------
-    @staticmethod
-    def normalize(value):
-        """The form two values are compared in: PVE gives numbers and 0/1 booleans, often as strings."""
-        if isinstance(value, bool):
-            return str(int(value))
-        if isinstance(value, (list, tuple)):
-            return ",".join(str(v) for v in value)
-        if value is None:
-            return None
-        return str(value)
+    normalize = staticmethod(normalize_value)
 
     def changes(self, current, desired):
         """The options of ``desired`` that the user set (not None) and that differ from ``current``."""
-        return {
-            key: value for key, value in desired.items()
-            if value is not None and self.normalize(value) != self.normalize(current.get(key))
-        }
+        return changed_options(current, desired, self.set_options)
 
     def record_diff(self, before, after, section=None):
         """Add the changed keys to the diff; secrets show as a mark, never as their value."""
-        before = {key: self._mask(key, value) for key, value in before.items()}
-        after = {key: self._mask(key, value) for key, value in after.items()}
         if section:
-            self.diff["before"].setdefault(section, {}).update(before)
-            self.diff["after"].setdefault(section, {}).update(after)
-        else:
-            self.diff["before"].update(before)
-            self.diff["after"].update(after)
-
-    def _mask(self, key, value):
-        return SECRET_MARK if key in self.secret_options and value is not None else value
+            before, after = {section: before}, {section: after}
+        for side, values in (("before", before), ("after", after)):
+            for key, value in mask_secrets(values, self.secrets).items():
+                if section:
+                    self.diff[side].setdefault(key, {}).update(value)
+                else:
+                    self.diff[side][key] = value
 
     def write(self, what, call, /, *args, **kwargs):
         """Make one change, described by ``what`` for the report: in check mode only predicted.
@@ -225,7 +253,8 @@ class ProxmoxModule:
                 parts.append("option '%s' %s" % (self.option_names.get(name, name), text))
             return prefix + "; ".join(parts)
         if err.exitstatus:
-            return prefix + err.message
+            reasons = task_reasons(err.log)
+            return prefix + err.message + (": " + "; ".join(reasons) if reasons else "")
         if err.status == 401:
             return prefix + err.message
         if err.status == 403:

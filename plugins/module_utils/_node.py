@@ -3,18 +3,22 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Node settings as plain data: /etc/hosts entries, property strings, PEM fingerprints and public keys, subscription keys."""
+"""Node settings as plain data: the option checks of the node module, /etc/hosts entries, subscription and certificate fields."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
+import ipaddress
 import re
 
+try:
+    import zoneinfo
+except ImportError:  # Python < 3.9 on the managed host: PVE checks the name instead
+    zoneinfo = None
+
+from ansible_collections.proxops.proxmox.plugins.module_utils._certificates import certificate_fingerprint, is_private_key_pem
+from ansible_collections.proxops.proxmox.plugins.module_utils._pve_formats import is_address, is_ip, is_mac_address, is_node_name
+
 SUBSCRIPTION_KEY = re.compile(r"^pve[1248][cbsp]-[0-9a-f]{10}$")
-MAC_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
 
 # Subscription fields worth returning; the key itself (and its signature) never leave the module.
 SUBSCRIPTION_FIELDS = ("status", "level", "productname", "message", "nextduedate", "regdate", "checktime",
@@ -62,96 +66,83 @@ def apply_hosts_entries(text, entries):
     return "\n".join(lines) + "\n"
 
 
-# --- property strings ---------------------------------------------------------------
-def parse_property_string(value, default_key):
-    """PVE's ``key=value,...`` string (the first bare value belongs to ``default_key``) as a dict."""
-    result = {}
-    for part in (value or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        key, sep, item = part.partition("=")
-        if not sep:
-            key, item = default_key, key
-        result[key.strip()] = item.strip()
-    return result
-
-
-def print_property_string(values, default_key):
-    parts = ["%s=%s" % (default_key, values[default_key])] if default_key in values else []
-    parts += ["%s=%s" % (key, values[key]) for key in sorted(values) if key != default_key]
-    return ",".join(parts)
-
-
-# --- certificates ---------------------------------------------------------------------
-def pem_blocks(text, kind=None):
-    """The (kind, DER bytes) of the PEM blocks in ``text``; only ``kind`` ones when given."""
-    blocks = []
-    for match in _PEM_BLOCK.finditer(text or ""):
-        if kind is not None and match.group(1) != kind:
-            continue
-        try:
-            der = base64.b64decode("".join(match.group(2).split()), validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        blocks.append((match.group(1), der))
-    return blocks
-
-
-def certificate_fingerprint(pem_chain):
-    """SHA-256 fingerprint (``AA:BB:...``) of the first certificate of a PEM chain, None if there is none."""
-    blocks = pem_blocks(pem_chain, "CERTIFICATE")
-    if not blocks:
-        return None
-    return ":".join("%02X" % byte for byte in bytearray(hashlib.sha256(blocks[0][1]).digest()))
-
-
-def _der_element(der, offset):
-    """``(tag, content start, end)`` of the DER element at ``offset``; IndexError/ValueError if cut short."""
-    tag, length = der[offset], der[offset + 1]
-    offset += 2
-    if length & 0x80:
-        size = length & 0x7F
-        if not 0 < size <= 4 or offset + size > len(der):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(der[offset:offset + size], "big")
-        offset += size
-    if offset + length > len(der):
-        raise ValueError("DER element runs past the end")
-    return tag, offset, offset + length
-
-
-def certificate_public_key(pem_chain):
-    """The DER SubjectPublicKeyInfo of the first certificate of a PEM chain, None if it cannot be read.
-
-    Certificate = SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber,
-    signature, issuer, validity, subject, subjectPublicKeyInfo, ... }, ... } (RFC 5280).
-    """
-    blocks = pem_blocks(pem_chain, "CERTIFICATE")
-    if not blocks:
-        return None
-    der = bytearray(blocks[0][1])
-    try:
-        tag, start, _end = _der_element(der, 0)
-        if tag != 0x30:
-            return None
-        tag, position, _end = _der_element(der, start)
-        if tag != 0x30:
-            return None
-        tag, _start, end = _der_element(der, position)
-        if tag == 0xA0:  # explicit version
-            position = end
-        for _field in range(5):  # serialNumber, signature, issuer, validity, subject
-            _tag, _start, position = _der_element(der, position)
-        tag, _start, end = _der_element(der, position)
-    except (IndexError, ValueError):
-        return None
-    return bytes(der[position:end]) if tag == 0x30 else None
-
-
-def is_private_key_pem(text):
-    return any(kind.endswith("PRIVATE KEY") for kind, _der in pem_blocks(text))
-
-
 def pick(mapping, fields):
     return {key: mapping[key] for key in fields if key in mapping}
+
+
+# --- option checks ------------------------------------------------------------------
+def option_errors(params):
+    """What is wrong with the node module's options, before any request: one message per problem."""
+    errors = []
+    if not is_node_name(params["node"]):
+        errors.append("node: %r is not a node name" % params["node"])
+    if params.get("dns") is not None:
+        errors += _dns_errors(params["dns"])
+    timezone = params.get("timezone")
+    if timezone is not None and zoneinfo is not None:
+        known = zoneinfo.available_timezones()
+        if known and timezone not in known:
+            errors.append("timezone: %r is not a time zone name (such as UTC or Europe/Vienna)" % timezone)
+    for index, entry in enumerate(params.get("hosts") or []):
+        if not is_ip(entry["address"]):
+            errors.append("hosts[%d].address: %r is not an IP address" % (index, entry["address"]))
+        if not entry["names"]:
+            errors.append("hosts[%d].names: give at least one host name" % index)
+        errors += ["hosts[%d].names: %r is not a host name" % (index, name)
+                   for name in entry["names"] if not is_address(name) or is_ip(name)]
+    if params.get("wakeonlan") is not None and not is_mac_address(params["wakeonlan"]):
+        errors.append("wakeonlan: %r is not a MAC address (aa:bb:cc:dd:ee:ff)" % params["wakeonlan"])
+    if params.get("subscription") is not None:
+        errors += _subscription_errors(params["subscription"])
+    if params.get("certificate") is not None:
+        errors += _certificate_errors(params["certificate"])
+    if params.get("power_timeout") is not None and params["power_timeout"] < 1:
+        errors.append("power_timeout: give 1 or more seconds")
+    return errors
+
+
+def _dns_errors(dns):
+    errors = []
+    servers = dns.get("servers")
+    if servers is not None:
+        if len(servers) > 3:
+            errors.append("dns.servers: PVE takes at most 3 name servers, got %d" % len(servers))
+        errors += ["dns.servers: %r is not an IP address" % server for server in servers if not is_ip(server)]
+        seen = []
+        for server in servers:
+            if not is_ip(server):
+                continue
+            if ipaddress.ip_address(server) in seen:
+                # PVE keeps each name server once: a repeated one would differ on every run
+                errors.append("dns.servers: %r is given twice; PVE keeps each name server once" % server)
+            else:
+                seen.append(ipaddress.ip_address(server))
+    if dns.get("search") is None and servers is None:
+        errors.append("dns: give search, servers or both")
+    elif dns.get("search") is not None and not dns["search"].strip():
+        errors.append("dns.search: give a domain name")
+    return errors
+
+
+def _subscription_errors(subscription):
+    key = (subscription.get("key") or "").strip()
+    if subscription["state"] == "present" and not SUBSCRIPTION_KEY.match(key):
+        # never repeat the key: it is a secret
+        return ["subscription.key: %s; a key looks like pve2c-0123456789 (pve, sockets 1, 2, 4 or 8, level c, b, s or p, "
+                "a hyphen, 10 hex digits)" % ("required with state=present" if not key else "not a Proxmox VE subscription key")]
+    if subscription["state"] == "absent" and key:
+        return ["subscription.key: not taken with state=absent"]
+    return []
+
+
+def _certificate_errors(certificate):
+    errors = []
+    if certificate["state"] == "present":
+        if certificate_fingerprint(certificate.get("certificates")) is None:
+            errors.append("certificate.certificates: required with state=present, a PEM certificate chain "
+                          "(-----BEGIN CERTIFICATE-----)")
+        if certificate.get("key") is not None and not is_private_key_pem(certificate["key"]):
+            errors.append("certificate.key: not a PEM private key (-----BEGIN PRIVATE KEY-----)")
+    elif certificate.get("certificates") is not None or certificate.get("key") is not None:
+        errors.append("certificate: certificates and key are not taken with state=absent")
+    return errors

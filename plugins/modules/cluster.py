@@ -269,21 +269,18 @@ cluster:
 
 import time
 
-from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxClient, ProxmoxError
+from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxError, client_from_options
 from ansible_collections.proxops.proxmox.plugins.module_utils._cluster import (
     find_member,
-    is_fingerprint,
-    is_node_name,
     join_info_cluster_name,
     join_info_lists,
     join_target,
-    link_errors,
+    link_count_errors,
     link_params,
+    option_errors,
     read_cluster,
 )
 from ansible_collections.proxops.proxmox.plugins.module_utils._module_base import ProxmoxModule
-
-CREATE_OPTIONS = ("cluster_name", "links", "nodeid", "votes")
 
 
 class ClusterModule(ProxmoxModule):
@@ -314,43 +311,7 @@ class ClusterModule(ProxmoxModule):
     def subject(self):
         return "cluster"
 
-    # --- checks before any request -----------------------------------------
-    def validate(self):
-        p = self.params
-        if p["state"] == "absent":
-            given = [name for name in CREATE_OPTIONS + ("join",) if p[name] is not None]
-            if given:
-                self.fail("state=absent removes a node and takes node (and force), not %s" % ", ".join(given))
-            if not is_node_name(p["node"]):
-                self.fail("node: %r is not a node name" % p["node"])
-            return
-        if p["node"] is not None:
-            self.fail("node is for state=absent (the node to remove); to join a host, point api_host at it and give join")
-        if p["join"] is None and not p["cluster_name"]:
-            self.fail("state=present needs cluster_name (to create a cluster on api_host) "
-                      "or join (to join api_host to an existing cluster)")
-        errors = []
-        if p["cluster_name"] is not None and not (is_node_name(p["cluster_name"]) and len(p["cluster_name"]) <= 15):
-            errors.append("cluster_name: %r is not valid, give up to 15 letters, digits and inner hyphens" % p["cluster_name"])
-        if p["nodeid"] is not None and p["nodeid"] < 1:
-            errors.append("nodeid: %d is not valid, give 1 or more" % p["nodeid"])
-        minimum_votes = 0 if p["join"] else 1
-        if p["votes"] is not None and p["votes"] < minimum_votes:
-            errors.append("votes: %d is not valid, give %d or more" % (p["votes"], minimum_votes))
-        errors.extend(link_errors(p["links"] or [], allow_priority=p["join"] is None))
-        join = p["join"]
-        if join is not None:
-            if not join["master_host"] and not join["join_info"]:
-                errors.append("join needs master_host (a member of the cluster) or join_info "
-                              "(from proxops.proxmox.cluster_join_info), besides password")
-            if join["join_info"] is not None and not join["join_info"].get("nodelist"):
-                errors.append("join.join_info has no nodelist: give the join_info that "
-                              "proxops.proxmox.cluster_join_info returns")
-            if join["fingerprint"] is not None and not is_fingerprint(join["fingerprint"]):
-                errors.append("join.fingerprint: %r is not a SHA-256 fingerprint (32 hex pairs joined by ':')"
-                              % join["fingerprint"])
-        if errors:
-            self.fail("; ".join(errors))
+    option_errors = staticmethod(option_errors)
 
     # --- the run -----------------------------------------------------------
     def run(self):
@@ -387,7 +348,15 @@ class ClusterModule(ProxmoxModule):
         fetched = None
         if not join["join_info"] and not join["fingerprint"]:
             fetched = self._fetch_join_info(join["master_host"])
+            if fetched is None:  # check mode, and the cluster is yet to be created there
+                self._predict_join_through_standalone(cluster, expected_name)
+                return
         join_info = join["join_info"] or fetched
+        if join_info is not None:
+            # PVE would refuse it in its task: say so before anything is sent
+            errors = link_count_errors(join_info, self.params["links"])
+            if errors:
+                self.fail("; ".join(errors) + "; nothing was changed")
         master_host, fingerprint = join["master_host"], join["fingerprint"]
         if join_info is not None:
             # join information read from master_host itself: its preferred node is master_host,
@@ -412,11 +381,34 @@ class ClusterModule(ProxmoxModule):
             self._run_and_settle("joined node %s to the cluster of %s" % (cluster["local_node"], master_host),
                                  "/cluster/config/join", params, expected_name, cluster)
         except ProxmoxError as err:
+            if err.exitstatus is None:
+                raise
+            self._judge_failed_task(err)
             if any("can't add existing node" in line for line in err.log):
                 hint = ("the cluster of %s already lists node %s: set join.force=true to finish an earlier join, "
                         "or remove the node from the cluster first" % (master_host, cluster["local_node"]))
                 self.fail("%s; %s" % (self.describe_error(err), hint), **self.error_details(err))
             raise
+
+    def _judge_failed_task(self, err):
+        """A create or join task failed: a change only if the host is in a cluster now (PVE refuses most joins before any)."""
+        try:
+            after = read_cluster(self.client, with_links=False)
+        except ProxmoxError:
+            return  # cannot tell: the task may have done part of its work, so it stays a change
+        self.changed = bool(after["name"])
+        if self.changed:
+            self.done.append("node %s is in cluster %r, but PVE's task failed (%s)" % (
+                after["local_node"], after["name"], err.exitstatus))
+
+    def _predict_join_through_standalone(self, cluster, expected_name):
+        """Check mode of a whole build: master_host is not in a cluster yet, an earlier task of the run creates it."""
+        master_host = self.params["join"]["master_host"]
+        self.module.warn("join.master_host: %s is not in a cluster yet; check mode predicts the join assuming an earlier "
+                         "task creates the cluster there" % master_host)
+        self.record_diff({"cluster_name": None}, dict(self._intent(expected_name), master_host=master_host))
+        self.changed = True
+        self.result["cluster"] = self._predicted(cluster, expected_name)
 
     def _join_force(self, local_node, master_host, join_info, fetched):
         """Whether to pass PVE's ``force``: only to finish a join after which the cluster already lists this node.
@@ -439,40 +431,48 @@ class ClusterModule(ProxmoxModule):
 
     def _run_and_settle(self, what, path, params, expected_name, before):
         """Start PVE's create or join task, wait for it, then until the host is in the cluster and it is quorate."""
-        timeout = self.params["timeout"]
-        deadline = time.monotonic() + timeout
-        upid = self.write(what, self.client.post, path, **params)
+        deadline = time.monotonic() + self.params["timeout"]
+        # done only once the task has ended well: a POST that returns a task id has changed nothing yet
+        unseen = self.write(what, self._start_task, path, params)
         if self.check_mode:
             self.result["cluster"] = self._predicted(before, expected_name)
             return
-        unseen = None
-        if isinstance(upid, str) and upid.startswith("UPID:"):
-            try:
-                # a join replaces the ticket key, restarts pmxcfs and pveproxy, and gives the node a
-                # certificate from the cluster's CA: every failed poll is repeated until the deadline
-                self.client.wait_for_task(upid, timeout=timeout, through_restart=True)
-            except ProxmoxError as err:
-                if err.exitstatus is not None:
-                    raise  # the task failed: PVE says why
-                unseen = err  # its end could not be seen: where the host is now decides
         self.result["cluster"] = self._settle(expected_name, deadline, unseen)
+
+    def _start_task(self, path, params):
+        """POST the create or join and wait for its task; the error that hid the task's end, if one did."""
+        upid = self.client.post(path, **params)
+        if not (isinstance(upid, str) and upid.startswith("UPID:")):
+            return None
+        try:
+            # a join replaces the ticket key, restarts pmxcfs and pveproxy, and gives the node a
+            # certificate from the cluster's CA: every failed poll is repeated until the deadline
+            self.client.wait_for_task(upid, timeout=self.params["timeout"], through_restart=True)
+        except ProxmoxError as err:
+            if err.exitstatus is not None:
+                raise  # the task failed: PVE says why
+            return err  # its end could not be seen: where the host is now decides
+        return None
 
     def _settle(self, expected_name, deadline, unseen):
         """Poll the cluster status until the host is in the cluster (``expected_name``, or any) and it is quorate.
 
         PVE's create task ends right after restarting corosync and pmxcfs, before quorum.
         """
-        interval, cluster, error = 0.2, None, None
-        while True:
+        last = {"cluster": None, "error": None}
+
+        def joined_and_quorate():
             try:
-                cluster, error = read_cluster(self.client), None
+                last["cluster"], last["error"] = read_cluster(self.client), None
             except ProxmoxError as err:
-                cluster, error = None, err
-            joined = bool(cluster and cluster["name"] and expected_name in (None, cluster["name"]))
-            if joined and cluster["quorate"] or time.monotonic() >= deadline or error is not None and error.tls:
-                break
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-            interval = min(interval * 2, 2.0)
+                last["cluster"], last["error"] = None, err
+                return err.tls  # a certificate that cannot be verified is never waited out
+            cluster = last["cluster"]
+            return bool(cluster["name"] and expected_name in (None, cluster["name"]) and cluster["quorate"])
+
+        self.client.wait_until(joined_and_quorate, max(0.0, deadline - time.monotonic()), max_interval=2.0)
+        cluster, error = last["cluster"], last["error"]
+        joined = bool(cluster and cluster["name"] and expected_name in (None, cluster["name"]))
         wanted = "cluster %r" % expected_name if expected_name else "a cluster"
         if not joined:
             cause = error or unseen
@@ -515,8 +515,8 @@ class ClusterModule(ProxmoxModule):
     def _fetch_join_info(self, master_host):
         """Read the join information from the cluster member, as root with the join password."""
         p = self.params
-        member = ProxmoxClient(host=master_host, port=p["api_port"], user="root@pam", password=p["join"]["password"],
-                               validate_certs=p["validate_certs"], ca_path=p["ca_path"], timeout=p["api_timeout"])
+        member = client_from_options(dict(p, api_host=master_host, api_user="root@pam", api_password=p["join"]["password"],
+                                          api_otp=None, api_token_id=None, api_token_secret=None))
         try:
             return member.get("/cluster/config/join")
         except ProxmoxError as err:
@@ -524,6 +524,8 @@ class ClusterModule(ProxmoxModule):
                 self.fail("join.password: logging in to %s as root@pam failed; give the root password of the "
                           "cluster; nothing was changed" % master_host)
             if err.status == 424 or "not in a cluster" in str(err):
+                if self.check_mode:
+                    return None
                 self.fail("join.master_host: %s is not in a cluster; create the cluster there first; "
                           "nothing was changed" % master_host)
             self.fail("cannot read the join information (and fingerprint) from %s: %s; give join.fingerprint "

@@ -15,7 +15,7 @@ description:
     that is the members with their API certificate fingerprints, the preferred node, the totem settings and the
     configuration digest.
   - Feed RV(join_info) to O(proxops.proxmox.cluster#module:join.join_info) to join another host.
-  - Fails with a clear message when O(api_host) is not in a cluster.
+  - Fails with a clear message when O(api_host) is not in a cluster, unless O(allow_standalone=true).
 author:
   - proxops.proxmox contributors (@proxops)
 extends_documentation_fragment:
@@ -27,6 +27,13 @@ options:
     description:
       - The member to join through (the RV(preferred_node)). Defaults to the node O(api_host) points at.
     type: str
+  allow_standalone:
+    description:
+      - Answer RV(in_cluster=false) instead of failing when O(api_host) is not in a cluster.
+      - For a check mode run of a whole build (see the guide's playbook), where the task that creates the
+        cluster only predicts it, so the cluster does not exist yet when its join information is read.
+    type: bool
+    default: false
 notes:
   - Privileges. C(Sys.Audit) on C(/).
   - Makes one API call after logging in.
@@ -35,6 +42,14 @@ seealso:
 """
 
 EXAMPLES = r"""
+# In check mode of a whole build the cluster is not created yet: do not fail on that
+- name: Read the join information, if the host is in a cluster
+  proxops.proxmox.cluster_join_info:
+    api_host: pve-a.example.com
+    api_password: "{{ root_password }}"
+    allow_standalone: true
+  register: maybe_join
+
 - name: Read the join information of the cluster
   proxops.proxmox.cluster_join_info:
     api_host: pve-a.example.com
@@ -53,6 +68,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+in_cluster:
+  description:
+    - Whether O(api_host) is in a cluster. Only with O(allow_standalone=true) can it be V(false); the other return
+      values are then V(null) (RV(nodes) empty).
+  returned: always
+  type: bool
+  sample: true
 join_info:
   description:
     - The join information as PVE gives it, ready for O(proxops.proxmox.cluster#module:join.join_info).
@@ -104,16 +126,13 @@ nodes:
 """
 
 from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxError
-from ansible_collections.proxops.proxmox.plugins.module_utils._cluster import (
-    is_node_name,
-    join_info_cluster_name,
-    join_target,
-)
+from ansible_collections.proxops.proxmox.plugins.module_utils._cluster import join_info_cluster_name, join_target
 from ansible_collections.proxops.proxmox.plugins.module_utils._module_base import ProxmoxModule
+from ansible_collections.proxops.proxmox.plugins.module_utils._pve_formats import is_node_name
 
 
 class ClusterJoinInfoModule(ProxmoxModule):
-    argument_spec = dict(node=dict(type="str"))
+    argument_spec = dict(node=dict(type="str"), allow_standalone=dict(type="bool", default=False))
 
     def subject(self):
         return "join information of %s" % self.params["api_host"]
@@ -128,11 +147,16 @@ class ClusterJoinInfoModule(ProxmoxModule):
             info = self.client.get("/cluster/config/join", **params)
         except ProxmoxError as err:  # PVE answers a standalone host with 424
             if err.status == 424 or "not in a cluster" in str(err):
+                if self.params["allow_standalone"]:
+                    self.result.update(in_cluster=False, join_info=None, cluster_name=None, preferred_node=None,
+                                       master_host=None, fingerprint=None, nodes=[])
+                    return
                 self.fail("%s is not in a cluster, so there is no join information: create a cluster there "
                           "first with proxops.proxmox.cluster (cluster_name)" % self.params["api_host"])
             raise
         master_host, fingerprint = join_target(info)
         self.result.update(
+            in_cluster=True,
             join_info=info,
             cluster_name=join_info_cluster_name(info),
             preferred_node=info.get("preferred_node"),

@@ -262,32 +262,21 @@ node:
       sample: true
 """
 
-import ipaddress
 import time
 
-try:
-    import zoneinfo
-except ImportError:  # Python < 3.9 on the managed host: PVE checks the name instead
-    zoneinfo = None
-
 from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxError
-from ansible_collections.proxops.proxmox.plugins.module_utils._cluster import is_address, is_ip, is_node_name
-from ansible_collections.proxops.proxmox.plugins.module_utils._module_base import SECRET_MARK, ProxmoxModule
+from ansible_collections.proxops.proxmox.plugins.module_utils._certificates import certificate_fingerprint, certificate_public_key
+from ansible_collections.proxops.proxmox.plugins.module_utils._module_base import ProxmoxModule
 from ansible_collections.proxops.proxmox.plugins.module_utils._node import (
     CERTIFICATE_FIELDS,
     CUSTOM_CERTIFICATE_FILE,
-    MAC_ADDRESS,
     SUBSCRIPTION_FIELDS,
-    SUBSCRIPTION_KEY,
     apply_hosts_entries,
-    certificate_fingerprint,
-    certificate_public_key,
     hosts_lines_for,
-    is_private_key_pem,
-    parse_property_string,
+    option_errors,
     pick,
-    print_property_string,
 )
+from ansible_collections.proxops.proxmox.plugins.module_utils._pve_formats import parse_property_string, print_property_string
 
 
 class NodeModule(ProxmoxModule):
@@ -330,69 +319,23 @@ class NodeModule(ProxmoxModule):
     def subject(self):
         return "node %s" % self.name
 
-    # --- checks before any request -------------------------------------------
-    def validate(self):
-        p, errors = self.params, []
-        if not is_node_name(p["node"]):
-            errors.append("node: %r is not a node name" % p["node"])
-        if p["dns"] is not None:
-            servers = p["dns"]["servers"]
-            if servers is not None:
-                if len(servers) > 3:
-                    errors.append("dns.servers: PVE takes at most 3 name servers, got %d" % len(servers))
-                errors += ["dns.servers: %r is not an IP address" % s for s in servers if not is_ip(s)]
-                seen = []
-                for server in servers:
-                    if is_ip(server) and ipaddress.ip_address(server) in seen:
-                        # PVE keeps each name server once: a repeated one would differ on every run
-                        errors.append("dns.servers: %r is given twice; PVE keeps each name server once" % server)
-                    elif is_ip(server):
-                        seen.append(ipaddress.ip_address(server))
-            if p["dns"]["search"] is None and servers is None:
-                errors.append("dns: give search, servers or both")
-            elif p["dns"]["search"] is not None and not p["dns"]["search"].strip():
-                errors.append("dns.search: give a domain name")
-        if p["timezone"] is not None and zoneinfo is not None:
-            known = zoneinfo.available_timezones()
-            if known and p["timezone"] not in known:
-                errors.append("timezone: %r is not a time zone name (such as UTC or Europe/Vienna)" % p["timezone"])
-        for index, entry in enumerate(p["hosts"] or []):
-            if not is_ip(entry["address"]):
-                errors.append("hosts[%d].address: %r is not an IP address" % (index, entry["address"]))
-            if not entry["names"]:
-                errors.append("hosts[%d].names: give at least one host name" % index)
-            errors += ["hosts[%d].names: %r is not a host name" % (index, name)
-                       for name in entry["names"] if not is_address(name) or is_ip(name)]
-        if p["wakeonlan"] is not None and not MAC_ADDRESS.match(p["wakeonlan"]):
-            errors.append("wakeonlan: %r is not a MAC address (aa:bb:cc:dd:ee:ff)" % p["wakeonlan"])
-        subscription = p["subscription"]
-        if subscription is not None:
-            key = (subscription["key"] or "").strip()
-            if subscription["state"] == "present" and not SUBSCRIPTION_KEY.match(key):
-                # never repeat the key: it is a secret
-                errors.append("subscription.key: %s; a key looks like pve2c-0123456789 (pve, sockets 1, 2, 4 or 8, "
-                              "level c, b, s or p, a hyphen, 10 hex digits)"
-                              % ("required with state=present" if not key else "not a Proxmox VE subscription key"))
-            if subscription["state"] == "absent" and key:
-                errors.append("subscription.key: not taken with state=absent")
-        certificate = p["certificate"]
-        if certificate is not None:
-            if certificate["state"] == "present":
-                if certificate_fingerprint(certificate["certificates"]) is None:
-                    errors.append("certificate.certificates: required with state=present, a PEM certificate chain "
-                                  "(-----BEGIN CERTIFICATE-----)")
-                if certificate["key"] is not None and not is_private_key_pem(certificate["key"]):
-                    errors.append("certificate.key: not a PEM private key (-----BEGIN PRIVATE KEY-----)")
-            elif certificate["certificates"] is not None or certificate["key"] is not None:
-                errors.append("certificate: certificates and key are not taken with state=absent")
-        if p["power_timeout"] < 1:
-            errors.append("power_timeout: give 1 or more seconds")
-        if errors:
-            self.fail("; ".join(errors))
+    option_errors = staticmethod(option_errors)
 
     # --- the run -----------------------------------------------------------------
+    SETTINGS = ("dns", "timezone", "hosts", "description", "wakeonlan", "subscription", "certificate")
+
     def run(self):
         p = self.params
+        power_status = self.node_status() if p["power_state"] is not None else None
+        woken = p["power_state"] == "online" and not (power_status or {}).get("online")
+        if woken:
+            # a node that is off cannot answer for its settings (PVE proxies those calls to it): wake it first
+            self.ensure_power(power_status)
+            settings = [name for name in self.SETTINGS if p[name] is not None]
+            if self.check_mode and settings:
+                self.module.warn("node %s is off: check mode cannot read its %s until it is woken"
+                                 % (self.name, ", ".join(settings)))
+                return
         if p["dns"] is not None:
             self.ensure_dns()
         if p["timezone"] is not None:
@@ -405,8 +348,8 @@ class NodeModule(ProxmoxModule):
             self.ensure_subscription()
         if p["certificate"] is not None:
             self.ensure_certificate()
-        if p["power_state"] is not None:
-            self.ensure_power()
+        if p["power_state"] is not None and not woken:
+            self.ensure_power(power_status)
 
     def report(self, area, value):
         self.result["node"][area] = value
@@ -481,8 +424,8 @@ class NodeModule(ProxmoxModule):
         status = current.get("status")
         if wanted["state"] == "absent":
             if current_key or status not in (None, "notfound"):
-                self.record_diff({"subscription": {"key": SECRET_MARK, "status": status}},
-                                 {"subscription": {"key": None, "status": "notfound"}})
+                self.record_diff({"key": current_key or None, "status": status}, {"key": None, "status": "notfound"},
+                                 "subscription")
                 self.write("removed the subscription key", self.client.delete, path)
                 current = {"status": "notfound"}
             self.report("subscription", pick(current, SUBSCRIPTION_FIELDS))
@@ -505,8 +448,7 @@ class NodeModule(ProxmoxModule):
         """PUT the key; put the previous one back when PVE does not find the new one active."""
         path = self.path + "/subscription"
         previous_key = (current.get("key") or "").strip()
-        self.record_diff({"subscription": {"key": SECRET_MARK if previous_key else None, "status": current.get("status")}},
-                         {"subscription": {"key": SECRET_MARK}})
+        self.record_diff({"key": previous_key or None, "status": current.get("status")}, {"key": key}, "subscription")
         try:
             # PVE writes the key (status "new") and asks the shop: never sent twice
             self.write("set the subscription key", self.client.put, path, key=key, idempotent=False)
@@ -610,9 +552,9 @@ class NodeModule(ProxmoxModule):
                 return item
         return None
 
-    def ensure_power(self):
+    def ensure_power(self, status):
+        """Bring the node to power_state, from its ``status`` (its /cluster/status entry, None if not there)."""
         state = self.params["power_state"]
-        status = self.node_status()
         if status is None:
             self.fail("node %s is not a member of the cluster of %s" % (self.name, self.params["api_host"]))
         online, local = bool(status.get("online")), bool(status.get("local"))
@@ -640,16 +582,10 @@ class NodeModule(ProxmoxModule):
         """Poll until the node is online (and, for a reboot, booted since ``booted_after``) or offline."""
         if self.check_mode:
             return
-        deadline = time.monotonic() + self.params["power_timeout"]
-        interval = 0.2
-        while True:
-            if self._reached(online, local, booted_after):
-                return
-            if time.monotonic() >= deadline:
-                self.fail("node %s is not %s after %d seconds (power_timeout)" % (
-                    self.name, "back online" if online else "offline", self.params["power_timeout"]))
-            time.sleep(interval)
-            interval = min(interval * 2, 5.0)
+        if not self.client.wait_until(lambda: self._reached(online, local, booted_after), self.params["power_timeout"],
+                                      max_interval=5.0):
+            self.fail("node %s is not %s after %d seconds (power_timeout)" % (
+                self.name, "back online" if online else "offline", self.params["power_timeout"]))
 
     def _reached(self, online, local, booted_after):
         try:

@@ -30,12 +30,20 @@ def test_check_mode_writes_nothing(tmp_path):
     with running(STANDALONE_3) as pve:
         before = pve.sim.stats.count(method="POST") - pve.sim.stats.count(method="POST", template="/access/ticket")
         run = run_playbook(GUIDE_PLAYBOOK, connection_vars(pve), tmp_path, check=True)
-        # the join info cannot be read in check mode (no cluster yet): the play stops there
         writes = (pve.sim.stats.count(method="POST") - pve.sim.stats.count(method="POST", template="/access/ticket")
                   + pve.sim.stats.count(method="PUT") + pve.sim.stats.count(method="DELETE"))
         assert writes == before == 0
-        assert run.task("Create the cluster on the first host")["changed"] is True
         assert all(host.fs.cluster_name is None for host in pve.sim.hosts.values())
+        # the whole play runs and predicts every change the real run makes: the create and both joins
+        assert run.returncode == 0, run.output[-3000:]
+        assert run.task("Create the cluster on the first host")["changed"] is True
+        info = run.task("Read the join information from the first host")
+        assert info["in_cluster"] is False and info["changed"] is False
+        joins = run.results["Join the other hosts, trusting the fingerprint from the join information"][-1]["results"]
+        assert [join["changed"] for join in joins] == [True, True]
+        assert "master_host: %s is not in a cluster yet" % pve.sim.hosts["pve-a"].address in run.stdout
+        # the create, the join loop, and the closing read, which (with no cluster yet) predicts the create again
+        assert run.stats()["changed"] == 3
 
 
 def test_guide_playbook_builds_cluster_and_is_idempotent(tmp_path):

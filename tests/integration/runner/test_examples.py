@@ -48,6 +48,7 @@ ORDER = [
     ("cluster", "Join the second host"),
     ("cluster", "Join the third host through the first one's address on the cluster network"),
     ("cluster_join_info", "Read the join information of the cluster"),
+    ("cluster_join_info", "Read the join information, if the host is in a cluster"),
     ("cluster_join_info", "Join another host with it"),
     ("node", "Resolver, time zone and notes"),
     ("node", "Cluster members in /etc/hosts"),
@@ -182,3 +183,36 @@ def test_examples_run_as_written_and_are_idempotent(pve, tmp_path):
     # the secrets never reach the output
     for secret in (pve.password, SUBSCRIPTION_KEY, "".join(key_pem.strip().splitlines()[1:-1])[:40]):
         assert secret not in run.output.replace("\\n", "")
+
+
+def _example_playbook(tmp_path, pve, module, name, check=False):
+    task = _connect({task["name"]: task for task in load_examples(module)}[name], pve)
+    if check:
+        task["check_mode"] = True
+    playbook = tmp_path / ("%s-%s.yml" % (name.replace(" ", "-"), "check" if check else "run"))
+    playbook.write_text(yaml.safe_dump([{"name": name, "hosts": "localhost", "gather_facts": False, "tasks": [task]}],
+                                       sort_keys=False))
+    return str(playbook)
+
+
+def test_wake_example_on_a_node_that_is_off(pve, tmp_path):
+    """Waking must not need the node: PVE proxies the node's config to it, so the module wakes it first.
+
+    Runs after the story above (pve-b has its Wake-on-LAN address); pve-b is shut down through the API.
+    """
+    api = pve.client("pve-a")
+    api.nodes("pve-b").status.post(command="shutdown")
+    assert not pve.sim.hosts["pve-b"].online
+
+    check = run_playbook(_example_playbook(tmp_path, pve, "node", "Wake a node up", check=True), _extra_vars(pve), tmp_path)
+    assert check.returncode == 0, check.output[-3000:]
+    assert check.task("Wake a node up")["changed"] is True
+    assert not pve.sim.hosts["pve-b"].online  # check mode sent nothing
+
+    for attempt, changed in ((1, True), (2, False)):
+        run = run_playbook(_example_playbook(tmp_path, pve, "node", "Wake a node up"), _extra_vars(pve), tmp_path)
+        assert run.returncode == 0, (attempt, run.output[-3000:])
+        result = run.task("Wake a node up")
+        assert result["changed"] is changed, (attempt, result)
+        assert result["node"]["online"] is True and result["node"]["wakeonlan"] == "aa:bb:cc:dd:ee:ff"
+    assert pve.sim.hosts["pve-b"].online

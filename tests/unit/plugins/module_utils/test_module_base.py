@@ -41,6 +41,7 @@ def fake_module(check_mode=False, diff=False, **params):
 
 class StorageModule(ProxmoxModule):
     secret_options = ("password",)
+    set_options = ("content", "nodes")
     option_names = {"export": "nfs_export"}
 
     def subject(self):
@@ -97,7 +98,14 @@ def test_changes_compares_only_set_options_normalised():
     assert module.changes(current, desired) == {"disable": True, "nodes": ["pve1", "pve2"], "mkdir": False}
     assert module.changes(current, {"comment": None}) == {}
     assert module.changes({}, {"shared": False}) == {"shared": False}
-    assert module.changes({"content": "iso,images"}, {"content": ["images", "iso"]}) == {"content": ["images", "iso"]}
+    # PVE keeps content and nodes in a hash: it gives them back in its own order, each once
+    assert module.changes({"content": "iso,images"}, {"content": ["images", "iso"]}) == {}
+    assert module.changes({"content": "iso,images"}, {"content": ["images", "iso", "iso"]}) == {}
+    assert module.changes({"nodes": "pve2,pve1"}, {"nodes": ["pve1", "pve2"]}) == {}
+    assert module.changes({"content": "iso,images"}, {"content": ["images"]}) == {"content": ["images"]}
+    assert module.changes({}, {"nodes": ["pve1"]}) == {"nodes": ["pve1"]}
+    # an option that is not a set still compares in order
+    assert module.changes({"comment": "a,b"}, {"comment": ["b", "a"]}) == {"comment": ["b", "a"]}
 
 
 def test_normalize():

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ansible_collections.proxops.proxmox.plugins.module_utils import _cluster, _node
+from ansible_collections.proxops.proxmox.plugins.module_utils import _certificates, _cluster, _node, _pve_formats
 from ansible_collections.proxops.proxmox.plugins.module_utils._module_base import ModuleFailure
 from ansible_collections.proxops.proxmox.plugins.modules.cluster import ClusterModule
 from ansible_collections.proxops.proxmox.plugins.modules.node import NodeModule
@@ -112,7 +112,7 @@ class TestHelpers:
     @pytest.mark.parametrize("text,ok", [("10.0.0.1", True), ("fe80::1", True), ("pve-a.example", True),
                                          ("10.0.0.300", False), ("not an address", False), ("", False)])
     def test_is_address(self, text, ok):
-        assert _cluster.is_address(text) is ok
+        assert _pve_formats.is_address(text) is ok
 
     def test_join_target_prefers_named_member(self):
         info = {"preferred_node": "a", "nodelist": [
@@ -144,16 +144,16 @@ class TestHelpers:
         assert _node.apply_hosts_entries(updated, [{"address": "10.0.0.2", "names": ["b"]}]) == updated
 
     def test_property_string_round_trip(self):
-        values = _node.parse_property_string("aa:bb:cc:dd:ee:ff,broadcast-address=10.0.0.255", "mac")
+        values = _pve_formats.parse_property_string("aa:bb:cc:dd:ee:ff,broadcast-address=10.0.0.255", "mac")
         assert values == {"mac": "aa:bb:cc:dd:ee:ff", "broadcast-address": "10.0.0.255"}
-        assert _node.print_property_string(values, "mac") == "mac=aa:bb:cc:dd:ee:ff,broadcast-address=10.0.0.255"
+        assert _pve_formats.print_property_string(values, "mac") == "mac=aa:bb:cc:dd:ee:ff,broadcast-address=10.0.0.255"
 
     def test_certificate_fingerprint(self):
         der = b"\x30\x03\x02\x01\x01"
         pem = "junk\n-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % base64.b64encode(der).decode()
         expected = ":".join("%02X" % b for b in hashlib.sha256(der).digest())
-        assert _node.certificate_fingerprint(pem + pem.replace("junk", "")) == expected
-        assert _node.certificate_fingerprint("no pem") is None
+        assert _certificates.certificate_fingerprint(pem + pem.replace("junk", "")) == expected
+        assert _certificates.certificate_fingerprint("no pem") is None
 
 
 def _certificate(key, serial):
@@ -185,26 +185,29 @@ class TestCertificatePublicKey:
         first, spki = _certificate(key, 1)
         renewed, _spki = _certificate(key, 2)  # same key, another certificate
         other, _other_spki = _certificate(new_key(), 3)
-        assert _node.certificate_public_key(first + other) == spki
-        assert _node.certificate_public_key(renewed) == spki
-        assert _node.certificate_fingerprint(renewed) != _node.certificate_fingerprint(first)
-        assert _node.certificate_public_key(other) != spki
+        assert _certificates.certificate_public_key(first + other) == spki
+        assert _certificates.certificate_public_key(renewed) == spki
+        assert _certificates.certificate_fingerprint(renewed) != _certificates.certificate_fingerprint(first)
+        assert _certificates.certificate_public_key(other) != spki
 
     def test_unreadable(self):
-        assert _node.certificate_public_key(None) is None
-        assert _node.certificate_public_key("no pem") is None
+        assert _certificates.certificate_public_key(None) is None
+        assert _certificates.certificate_public_key("no pem") is None
         der = b"\x30\x82\x05\x00\x30"  # cut short
         pem = "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % base64.b64encode(der).decode()
-        assert _node.certificate_public_key(pem) is None
+        assert _certificates.certificate_public_key(pem) is None
 
 
 def test_join_settles_at_once_on_a_certificate_error():
     """After a join PVE serves a certificate from the cluster CA: a ca_path without it fails at once, saying so."""
-    from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxError
+    from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxClient, ProxmoxError
 
     reads = []
 
     class Client:
+        wait_until = ProxmoxClient.wait_until
+        _sleep = staticmethod(time.sleep)
+
         def get(self, path, **_params):
             reads.append(path)
             raise ProxmoxError("TLS certificate of pve-b:8006 could not be verified", tls=True)
