@@ -187,3 +187,57 @@ def join_info_lists(join_info, node_name):
 def join_info_cluster_name(join_info):
     totem = join_info.get("totem") or {}
     return totem.get("cluster_name")
+
+
+def join_plan(join, join_info, answered_by_master, cluster_name=None):
+    """What a join goes through: ``(master_host, fingerprint, expected cluster name, problem)``.
+
+    ``join`` is the module's join option, ``join_info`` the join information given or read from
+    master_host (``answered_by_master``), ``cluster_name`` the module's option.  ``problem`` is a
+    message when the join cannot go ahead as given, else None.
+    """
+    master_host, fingerprint = join["master_host"], join["fingerprint"]
+    expected = cluster_name
+    if join_info is not None:
+        # join information read from master_host itself: its preferred node is master_host,
+        # even when master_host is a name (an FQDN) the join information does not hold
+        master_host, info_fingerprint = join_target(join_info, master_host, answered_by_master=answered_by_master)
+        fingerprint = fingerprint or info_fingerprint
+        found = join_info_cluster_name(join_info)
+        if cluster_name and found and found != cluster_name:
+            return master_host, fingerprint, expected, ("cluster_name is %r but the cluster of %s is %r; nothing was changed"
+                                                        % (cluster_name, master_host, found))
+        expected = expected or found
+    if not master_host:
+        return None, fingerprint, expected, "join.join_info names no preferred node with an address; give join.master_host"
+    if not fingerprint:
+        return master_host, None, expected, "no fingerprint of %s in join.join_info; give join.fingerprint" % master_host
+    return master_host, fingerprint, expected, None
+
+
+def intent(name, links):
+    """The diff's "after" of a create or join: the cluster name and the link addresses given."""
+    wanted = {"cluster_name": name}
+    if links:
+        wanted["links"] = [link["address"] for link in links]
+    return wanted
+
+
+def predicted_cluster(local_node, name, links, nodeid=None, votes=None):
+    """The cluster after a create or join, as check mode predicts it."""
+    local = dict(name=local_node, nodeid=nodeid, online=True, local=True, ip=None,
+                 links=[link["address"] for link in links or []], votes=votes)
+    return dict(name=name, quorate=True, version=None, local_node=local_node, nodes=[local])
+
+
+def not_joined_message(api_host, expected_name, timeout, cluster, error, unseen):
+    """Why a host is not in the cluster after its create or join: the task's end, where the host is, a CA hint."""
+    wanted = "cluster %r" % expected_name if expected_name else "a cluster"
+    cause = error or unseen
+    hint = ""
+    if cause is not None and cause.tls:
+        hint = "; the host now presents a certificate from the cluster's CA: ca_path must hold that CA"
+    ended = "the end of PVE's task could not be seen (%s)" % unseen if unseen is not None else "PVE's task ended"
+    where = ("its cluster status could not be read (%s)" % error if error is not None
+             else "it is in %r" % cluster["name"] if cluster["name"] else "it is standalone")
+    return "%s, and host %s is not in %s after %d seconds: %s%s" % (ended, api_host, wanted, timeout, where, hint)

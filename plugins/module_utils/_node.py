@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 
 try:
     import zoneinfo
 except ImportError:  # Python < 3.9 on the managed host: PVE checks the name instead
     zoneinfo = None
 
-from ansible_collections.proxops.proxmox.plugins.module_utils._certificates import certificate_fingerprint, is_private_key_pem
+from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxError
+from ansible_collections.proxops.proxmox.plugins.module_utils._certificates import (
+    certificate_fingerprint,
+    certificate_public_key,
+    is_private_key_pem,
+)
 from ansible_collections.proxops.proxmox.plugins.module_utils._pve_formats import is_address, is_ip, is_mac_address, is_node_name
 
 SUBSCRIPTION_KEY = re.compile(r"^pve[1248][cbsp]-[0-9a-f]{10}$")
@@ -64,6 +70,21 @@ def apply_hosts_entries(text, entries):
             result.append(wanted)
         lines = result
     return "\n".join(lines) + "\n"
+
+
+def kept_key_problem(custom, certificates):
+    """Why a new certificate cannot go without its key (None: it can).
+
+    Without a key PVE pairs the new certificate with the key of the node's custom one, unchecked:
+    only safe when ``custom`` (its certificate info, with ``pem``) has the same public key.
+    """
+    if custom is None:
+        return "the node has no custom certificate whose key could be kept"
+    new_key = certificate_public_key(certificates)
+    if new_key is None or new_key != certificate_public_key(custom.get("pem")):
+        return ("the public key of certificate %s is not the one of the node's custom certificate: PVE would keep the old "
+                "key beside it and pveproxy could not serve the pair" % certificate_fingerprint(certificates))
+    return None
 
 
 def pick(mapping, fields):
@@ -146,3 +167,53 @@ def _certificate_errors(certificate):
     elif certificate.get("certificates") is not None or certificate.get("key") is not None:
         errors.append("certificate: certificates and key are not taken with state=absent")
     return errors
+
+
+# --- calls the node module makes more than once -----------------------------------------
+def node_status(client, name):
+    """The node's entry in /cluster/status; None when the cluster does not know it."""
+    for item in client.get("/cluster/status") or []:
+        if item.get("type") == "node" and item.get("name") == name:
+            return item
+    return None
+
+
+def power_reached(client, name, online, local, booted_after=None):
+    """Whether node ``name`` is online (its API answering, booted after ``booted_after`` when given) or offline.
+
+    ``local``: the node is the one the client talks to, so no answer at all means it is down.
+    """
+    try:
+        status = node_status(client, name)
+        if not online:
+            return status is not None and not status.get("online")
+        if not status or not status.get("online"):
+            return False
+        # the cluster sees the node before its API answers: wait for that as well
+        uptime = (client.get("/nodes/%s/status" % name) or {}).get("uptime")
+        if booted_after is None:
+            return True
+        return uptime is not None and time.time() - uptime >= booted_after - 1
+    except ProxmoxError as err:
+        if err.transient:  # no answer, or the proxy could not reach the node: it is down
+            return not online and local
+        raise
+
+
+def restore_subscription(client, name, previous_key):
+    """Put ``previous_key`` back on node ``name`` (remove the key when there was none); what happened, for a message."""
+    path = "/nodes/%s/subscription" % name
+    try:
+        if previous_key:
+            client.put(path, key=previous_key, idempotent=False)
+            return "the previous key was put back"
+        client.delete(path)
+        return "the key was removed again"
+    except ProxmoxError as err:
+        if not previous_key:
+            return "removing the key again failed: %s" % err
+        after = client.get(path) or {}
+        if (after.get("key") or "").strip() == previous_key:
+            return ("the previous key was written back, but PVE could not check it (%s): its status is %s until "
+                    "PVE checks it again; run the task with the previous key to check it now" % (err, after.get("status")))
+        return "putting the previous key back failed: %s" % err

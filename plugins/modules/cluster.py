@@ -272,12 +272,15 @@ import time
 from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxError, client_from_options
 from ansible_collections.proxops.proxmox.plugins.module_utils._cluster import (
     find_member,
+    intent,
     join_info_cluster_name,
     join_info_lists,
-    join_target,
+    join_plan,
     link_count_errors,
     link_params,
+    not_joined_message,
     option_errors,
+    predicted_cluster,
     read_cluster,
 )
 from ansible_collections.proxops.proxmox.plugins.module_utils._module_base import ProxmoxModule
@@ -333,7 +336,7 @@ class ClusterModule(ProxmoxModule):
                       "removed and reinstalled" % (self.params["api_host"], cluster["local_node"], cluster["name"], name))
         params = dict(clustername=name, nodeid=self.params["nodeid"], votes=self.params["votes"])
         params.update(link_params(self.params["links"]))
-        self.record_diff({"cluster_name": None}, self._intent(name))
+        self.record_diff({"cluster_name": None}, intent(name, self.params["links"]))
         self._run_and_settle("created cluster %r on node %s" % (name, cluster["local_node"]), "/cluster/config",
                              params, name, cluster)
 
@@ -357,33 +360,19 @@ class ClusterModule(ProxmoxModule):
             errors = link_count_errors(join_info, self.params["links"])
             if errors:
                 self.fail("; ".join(errors) + "; nothing was changed")
-        master_host, fingerprint = join["master_host"], join["fingerprint"]
-        if join_info is not None:
-            # join information read from master_host itself: its preferred node is master_host,
-            # even when master_host is a name (an FQDN) the join information does not hold
-            master_host, info_fingerprint = join_target(join_info, master_host, answered_by_master=fetched is not None)
-            fingerprint = fingerprint or info_fingerprint
-            expected_name = expected_name or join_info_cluster_name(join_info)
-            found_name = join_info_cluster_name(join_info)
-            if self.params["cluster_name"] and found_name and found_name != self.params["cluster_name"]:
-                self.fail("cluster_name is %r but the cluster of %s is %r; nothing was changed"
-                          % (self.params["cluster_name"], master_host, found_name))
-        if not master_host:
-            self.fail("join.join_info names no preferred node with an address; give join.master_host")
-        if not fingerprint:
-            self.fail("no fingerprint of %s in join.join_info; give join.fingerprint" % master_host)
+        master_host, fingerprint, found_name, problem = join_plan(join, join_info, fetched is not None, self.params["cluster_name"])
+        if problem:
+            self.fail(problem)
+        expected_name = expected_name or found_name
         force = self._join_force(cluster["local_node"], master_host, join_info, fetched)
         params = dict(hostname=master_host, fingerprint=fingerprint, password=join["password"],
                       nodeid=self.params["nodeid"], votes=self.params["votes"], force=True if force else None)
         params.update(link_params(self.params["links"]))
-        self.record_diff({"cluster_name": None}, dict(self._intent(expected_name), master_host=master_host))
+        self.record_diff({"cluster_name": None}, dict(intent(expected_name, self.params["links"]), master_host=master_host))
         try:
             self._run_and_settle("joined node %s to the cluster of %s" % (cluster["local_node"], master_host),
                                  "/cluster/config/join", params, expected_name, cluster)
         except ProxmoxError as err:
-            if err.exitstatus is None:
-                raise
-            self._judge_failed_task(err)
             if any("can't add existing node" in line for line in err.log):
                 hint = ("the cluster of %s already lists node %s: set join.force=true to finish an earlier join, "
                         "or remove the node from the cluster first" % (master_host, cluster["local_node"]))
@@ -406,7 +395,7 @@ class ClusterModule(ProxmoxModule):
         master_host = self.params["join"]["master_host"]
         self.module.warn("join.master_host: %s is not in a cluster yet; check mode predicts the join assuming an earlier "
                          "task creates the cluster there" % master_host)
-        self.record_diff({"cluster_name": None}, dict(self._intent(expected_name), master_host=master_host))
+        self.record_diff({"cluster_name": None}, dict(intent(expected_name, self.params["links"]), master_host=master_host))
         self.changed = True
         self.result["cluster"] = self._predicted(cluster, expected_name)
 
@@ -432,8 +421,13 @@ class ClusterModule(ProxmoxModule):
     def _run_and_settle(self, what, path, params, expected_name, before):
         """Start PVE's create or join task, wait for it, then until the host is in the cluster and it is quorate."""
         deadline = time.monotonic() + self.params["timeout"]
-        # done only once the task has ended well: a POST that returns a task id has changed nothing yet
-        unseen = self.write(what, self._start_task, path, params)
+        try:
+            # done only once the task has ended well: a POST that returns a task id has changed nothing yet
+            unseen = self.write(what, self._start_task, path, params)
+        except ProxmoxError as err:
+            if err.exitstatus is not None:
+                self._judge_failed_task(err)
+            raise
         if self.check_mode:
             self.result["cluster"] = self._predicted(before, expected_name)
             return
@@ -472,21 +466,8 @@ class ClusterModule(ProxmoxModule):
 
         self.client.wait_until(joined_and_quorate, max(0.0, deadline - time.monotonic()), max_interval=2.0)
         cluster, error = last["cluster"], last["error"]
-        joined = bool(cluster and cluster["name"] and expected_name in (None, cluster["name"]))
-        wanted = "cluster %r" % expected_name if expected_name else "a cluster"
-        if not joined:
-            cause = error or unseen
-            hint = ""
-            if cause is not None and cause.tls:
-                hint = "; the host now presents a certificate from the cluster's CA: ca_path must hold that CA"
-            if unseen is not None:
-                msg = "the end of PVE's task could not be seen (%s)" % unseen
-            else:
-                msg = "PVE's task ended"
-            where = ("its cluster status could not be read (%s)" % error if error is not None
-                     else "it is in %r" % cluster["name"] if cluster["name"] else "it is standalone")
-            self.fail("%s, and host %s is not in %s after %d seconds: %s%s"
-                      % (msg, self.params["api_host"], wanted, self.params["timeout"], where, hint))
+        if not (cluster and cluster["name"] and expected_name in (None, cluster["name"])):
+            self.fail(not_joined_message(self.params["api_host"], expected_name, self.params["timeout"], cluster, error, unseen))
         if unseen is not None:
             self.module.warn("the end of PVE's task could not be seen (%s), but host %s is now in cluster %r"
                              % (unseen, self.params["api_host"], cluster["name"]))
@@ -506,7 +487,7 @@ class ClusterModule(ProxmoxModule):
         if not master_host or find_member(cluster, master_host):
             return
         # master_host is a name the cluster does not hold (an FQDN, say): ask it which cluster it is in
-        other = join_info_cluster_name(self._fetch_join_info(master_host))
+        other = join_info_cluster_name(self._fetch_join_info(master_host) or {})
         if other == cluster["name"]:
             return
         self.fail("host %s (node %s) is already in cluster %r, but %s is in cluster %r; nothing was changed"
@@ -531,17 +512,8 @@ class ClusterModule(ProxmoxModule):
             self.fail("cannot read the join information (and fingerprint) from %s: %s; give join.fingerprint "
                       "or join.join_info; nothing was changed" % (master_host, err))
 
-    def _intent(self, name):
-        intent = {"cluster_name": name}
-        if self.params["links"]:
-            intent["links"] = [link["address"] for link in self.params["links"]]
-        return intent
-
     def _predicted(self, before, name):
-        """The cluster after a create or join, as check mode predicts it."""
-        local = dict(name=before["local_node"], nodeid=self.params["nodeid"], online=True, local=True, ip=None,
-                     links=[link["address"] for link in self.params["links"] or []], votes=self.params["votes"])
-        return dict(name=name, quorate=True, version=None, local_node=before["local_node"], nodes=[local])
+        return predicted_cluster(before["local_node"], name, self.params["links"], self.params["nodeid"], self.params["votes"])
 
     def ensure_removed(self):
         name = self.params["node"]

@@ -265,7 +265,7 @@ node:
 import time
 
 from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxError
-from ansible_collections.proxops.proxmox.plugins.module_utils._certificates import certificate_fingerprint, certificate_public_key
+from ansible_collections.proxops.proxmox.plugins.module_utils._certificates import certificate_fingerprint
 from ansible_collections.proxops.proxmox.plugins.module_utils._module_base import ProxmoxModule
 from ansible_collections.proxops.proxmox.plugins.module_utils._node import (
     CERTIFICATE_FIELDS,
@@ -273,8 +273,12 @@ from ansible_collections.proxops.proxmox.plugins.module_utils._node import (
     SUBSCRIPTION_FIELDS,
     apply_hosts_entries,
     hosts_lines_for,
+    kept_key_problem,
+    node_status,
     option_errors,
     pick,
+    power_reached,
+    restore_subscription,
 )
 from ansible_collections.proxops.proxmox.plugins.module_utils._pve_formats import parse_property_string, print_property_string
 
@@ -326,7 +330,7 @@ class NodeModule(ProxmoxModule):
 
     def run(self):
         p = self.params
-        power_status = self.node_status() if p["power_state"] is not None else None
+        power_status = node_status(self.client, self.name) if p["power_state"] is not None else None
         woken = p["power_state"] == "online" and not (power_status or {}).get("online")
         if woken:
             # a node that is off cannot answer for its settings (PVE proxies those calls to it): wake it first
@@ -460,7 +464,7 @@ class NodeModule(ProxmoxModule):
                 raise  # nothing was written
             self.changed = True
             self.fail("subscription.key: setting the key failed: %s; %s" % (
-                self.describe_error(err), self._restore_subscription(previous_key)), **self.error_details(err))
+                self.describe_error(err), restore_subscription(self.client, self.name, previous_key)), **self.error_details(err))
         if self.check_mode:
             self.report("subscription", {"status": "new"})
             return
@@ -468,29 +472,10 @@ class NodeModule(ProxmoxModule):
         self.report("subscription", pick(after, SUBSCRIPTION_FIELDS))
         if after.get("status") != "active":
             # an invalid key is worse than the one the node had: put that one back
-            restored = self._restore_subscription(previous_key)
+            restored = restore_subscription(self.client, self.name, previous_key)
             self.done[-1] = "set the subscription key and undid it"
             self.fail("subscription.key: PVE finds the key %s (%s); %s" % (
                 after.get("status"), after.get("message") or "no reason given", restored))
-
-    def _restore_subscription(self, previous_key):
-        """Put ``previous_key`` back (remove the key when there was none); what happened, for the message."""
-        path = self.path + "/subscription"
-        try:
-            if previous_key:
-                self.client.put(path, key=previous_key, idempotent=False)
-                return "the previous key was put back"
-            self.client.delete(path)
-            return "the key was removed again"
-        except ProxmoxError as err:
-            if not previous_key:
-                return "removing the key again failed: %s" % err
-            after = self.client.get(path) or {}
-            if (after.get("key") or "").strip() == previous_key:
-                return ("the previous key was written back, but PVE could not check it (%s): its status is %s until "
-                        "PVE checks it again; run the task with the previous key to check it now"
-                        % (err, after.get("status")))
-            return "putting the previous key back failed: %s" % err
 
     def _recheck_subscription(self, current):
         """The node has the key but PVE does not find it active (still "new" after a failed check, say): check again."""
@@ -523,8 +508,9 @@ class NodeModule(ProxmoxModule):
         if current_fp and current_fp.upper() == fingerprint:
             self.report("certificate", pick(custom, CERTIFICATE_FIELDS))
             return
-        if wanted["key"] is None:
-            self._check_key_can_stay(custom, fingerprint)
+        problem = kept_key_problem(custom, wanted["certificates"]) if wanted["key"] is None else None
+        if problem:
+            self.fail("certificate.key: required, %s; nothing was changed" % problem)
         self.record_diff({"certificate": {"fingerprint": current_fp}}, {"certificate": {"fingerprint": fingerprint}})
         info = self.write("uploaded a custom certificate", self.client.post, self.path + "/certificates/custom",
                           certificates=wanted["certificates"], key=wanted["key"], restart=wanted["restart"],
@@ -532,26 +518,7 @@ class NodeModule(ProxmoxModule):
         self.report("certificate", pick(info or {"filename": CUSTOM_CERTIFICATE_FILE, "fingerprint": fingerprint},
                                         CERTIFICATE_FIELDS))
 
-    def _check_key_can_stay(self, custom, fingerprint):
-        """Without certificate.key PVE pairs the new certificate with the key of the custom one, unchecked:
-        only safe when both certificates have the same public key."""
-        if custom is None:
-            self.fail("certificate.key: required, the node has no custom certificate whose key could be kept; "
-                      "nothing was changed")
-        new_key = certificate_public_key(self.params["certificate"]["certificates"])
-        if new_key is None or new_key != certificate_public_key(custom.get("pem")):
-            self.fail("certificate.key: required, the public key of certificate %s is not the one of the node's custom "
-                      "certificate: PVE would keep the old key beside it and pveproxy could not serve the pair; "
-                      "nothing was changed" % fingerprint)
-
     # --- power ------------------------------------------------------------------
-    def node_status(self):
-        """The node's entry in /cluster/status; None when the cluster does not know it."""
-        for item in self.client.get("/cluster/status") or []:
-            if item.get("type") == "node" and item.get("name") == self.name:
-                return item
-        return None
-
     def ensure_power(self, status):
         """Bring the node to power_state, from its ``status`` (its /cluster/status entry, None if not there)."""
         state = self.params["power_state"]
@@ -582,27 +549,10 @@ class NodeModule(ProxmoxModule):
         """Poll until the node is online (and, for a reboot, booted since ``booted_after``) or offline."""
         if self.check_mode:
             return
-        if not self.client.wait_until(lambda: self._reached(online, local, booted_after), self.params["power_timeout"],
-                                      max_interval=5.0):
+        if not self.client.wait_until(lambda: power_reached(self.client, self.name, online, local, booted_after),
+                                      self.params["power_timeout"], max_interval=5.0):
             self.fail("node %s is not %s after %d seconds (power_timeout)" % (
                 self.name, "back online" if online else "offline", self.params["power_timeout"]))
-
-    def _reached(self, online, local, booted_after):
-        try:
-            status = self.node_status()
-            if not online:
-                return status is not None and not status.get("online")
-            if not status or not status.get("online"):
-                return False
-            # the cluster sees the node before its API answers: wait for that as well
-            uptime = (self.client.get(self.path + "/status") or {}).get("uptime")
-            if booted_after is None:
-                return True
-            return uptime is not None and time.time() - uptime >= booted_after - 1
-        except ProxmoxError as err:
-            if err.transient:  # no answer, or the proxy could not reach the node: it is down
-                return not online and local
-            raise
 
 
 def main():
