@@ -24,6 +24,8 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from pvesim import state_file
+from pvesim.server import SimServer
 from pvesim.testing import make_sim
 
 
@@ -81,8 +83,6 @@ class ControlHandler(BaseHTTPRequestHandler):
                 path = request.get("path") or self.server.save_path
                 if not path:
                     raise ValueError("no path: give {\"path\": FILE} or start pvesim with --save-state FILE")
-                from pvesim import state_file
-
                 try:
                     written = state_file.save(sim, path)
                 except (OSError, TypeError) as err:
@@ -132,15 +132,11 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
-    from pvesim.server import SimServer
-
     os.makedirs(args.state_dir, exist_ok=True)
     for stale in ("hosts.json", "control.json"):  # a waiting client must not read a previous run's files
         if os.path.exists(os.path.join(args.state_dir, stale)):
             os.remove(os.path.join(args.state_dir, stale))
     if args.load_state:
-        from pvesim import state_file
-
         try:
             sim = state_file.load(args.load_state, time_scale=args.time_scale)
         except (OSError, state_file.StateFileError) as err:
@@ -192,8 +188,6 @@ def main(argv=None):
         server.stop()
         sim.stats.dump(stats_path)
         if args.save_state:
-            from pvesim import state_file
-
             try:
                 state_file.save(sim, args.save_state)
             except (OSError, TypeError) as err:

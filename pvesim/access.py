@@ -15,6 +15,17 @@ Shapes kept in the ClusterFS:
 
 root@pam always exists; its password is ``sim.root_password`` on every host and it
 holds every privilege everywhere, like on PVE.
+
+Scenario keys (see pvesim/README.md), loaded by the ``load_*`` functions at the end:
+
+- ``users``: list of ``{"userid": "alice@pve", "password", "enable": 1, "expire": 0,
+  "groups": ["ops"], "totp": "BASE32SECRET", "email", "comment", "firstname", "lastname"}``
+- ``groups``: list of ``{"groupid", "comment", "users": ["alice@pve"]}``
+- ``roles``: ``{"RoleName": ["VM.Audit", ...] or "VM.Audit,Sys.Audit"}``
+- ``tokens``: list of ``{"tokenid": "alice@pve!ci", "secret", "privsep": 1, "expire": 0, "comment"}``
+- ``acl``: list of ``{"path", "roleid", "users"|"groups"|"tokens": "a,b", "propagate": 1}``
+  (the PUT /access/acl form) or ``{"path", "type", "ugid", "roleid", "propagate"}``
+  (the GET /access/acl form)
 """
 
 import base64
@@ -24,6 +35,7 @@ import re
 import secrets
 import struct
 import time
+import uuid
 from urllib.parse import quote, unquote
 
 from pvesim.errors import ApiError
@@ -490,3 +502,75 @@ class AccessControl:
         if raise_error:
             raise ApiError(403, "Permission check failed")
         return False
+
+
+# --- scenario --------------------------------------------------------------------
+def _as_list(value):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in value.replace(";", ",").split(",") if v]
+    return list(value)
+
+
+def _items(value, key):
+    """A list of dicts, or a dict keyed by id, as a list of dicts carrying ``key``."""
+    if isinstance(value, dict):
+        return [dict(v or {}, **{key: k}) for k, v in value.items()]
+    return list(value)
+
+
+def load_groups(sim, value):
+    for fs in sim.filesystems():
+        for item in _items(value, "groupid"):
+            fs.groups[item["groupid"]] = {"comment": item.get("comment", "")}
+            for userid in _as_list(item.get("users")):
+                user = fs.users.setdefault(userid, {"enable": 1, "expire": 0, "groups": [], "tokens": {}})
+                if item["groupid"] not in user.setdefault("groups", []):
+                    user["groups"].append(item["groupid"])
+
+
+def load_users(sim, value):
+    for fs in sim.filesystems():
+        for item in _items(value, "userid"):
+            user = fs.users.setdefault(item["userid"], {"groups": [], "tokens": {}})
+            user.update({k: v for k, v in item.items() if k not in ("userid", "groups", "tokens")})
+            user.setdefault("enable", 1)
+            user.setdefault("expire", 0)
+            for group in _as_list(item.get("groups")):
+                fs.groups.setdefault(group, {"comment": ""})
+                if group not in user["groups"]:
+                    user["groups"].append(group)
+
+
+def load_roles(sim, value):
+    for fs in sim.filesystems():
+        for roleid, privs in value.items():
+            fs.roles[roleid] = set(_as_list(privs))
+
+
+def load_tokens(sim, value):
+    for fs in sim.filesystems():
+        for item in _items(value, "tokenid"):
+            userid, _, name = item["tokenid"].partition("!")
+            user = fs.users.setdefault(userid, {"enable": 1, "expire": 0, "groups": [], "tokens": {}})
+            user.setdefault("tokens", {})[name] = {
+                "secret": item.get("secret") or item.get("value") or str(uuid.uuid4()),
+                "privsep": int(item.get("privsep", 1)), "expire": int(item.get("expire", 0)),
+                "comment": item.get("comment", ""),
+            }
+
+
+def load_acl(sim, value):
+    for fs in sim.filesystems():
+        for item in value:
+            propagate = int(item.get("propagate", 1))
+            entries = []
+            if "ugid" in item:
+                entries.append((item["type"], item["ugid"]))
+            for kind, key in (("user", "users"), ("group", "groups"), ("token", "tokens")):
+                entries.extend((kind, ugid) for ugid in _as_list(item.get(key)))
+            for role in _as_list(item.get("roleid") or item.get("roles")):
+                for kind, ugid in entries:
+                    fs.acl.append({"path": normalize_path(item["path"]), "type": kind, "ugid": ugid,
+                                   "roleid": role, "propagate": propagate})

@@ -23,6 +23,7 @@ the CLI, and the CLI's control channel.
 
 import fnmatch
 import threading
+import time
 
 from pvesim.errors import ApiError
 
@@ -128,8 +129,6 @@ class Faults:
 
     def set_offline(self, node, seconds=None):
         """Take a host offline (its endpoint drops connections); back after ``seconds`` if given."""
-        import time
-
         with self.sim.lock:
             host = self.sim.hosts[node]
             self.sim.host_down(host)

@@ -11,36 +11,40 @@ Nothing registers itself on import: a module only defines what this file lists.
 """
 
 from pvesim import access, faults, routing, schema
+from pvesim.domain import guests, ha_config, ha_manager, nodes, snapshots, storage_config
 from pvesim.handlers import access as access_routes
-from pvesim.handlers import cluster, guests, ha, nodes, resources, storage, tasks, version
+from pvesim.handlers import (cluster, guest_config, guest_migration, guest_power, guest_snapshots, ha, resources,
+                             storage, tasks, version)
+from pvesim.handlers import nodes as node_routes
 from pvesim.model import Simulator
 
-HANDLER_MODULES = (access_routes, cluster, guests, ha, nodes, resources, storage, tasks, version)
+HANDLER_MODULES = (access_routes, cluster, guest_config, guest_power, guest_snapshots, guest_migration, ha,
+                   node_routes, resources, storage, tasks, version)
 
 SCENARIO_KEYS = (
     ("faults", faults.load_scenario_faults),
     # groups before users, users before tokens, all before the ACLs that name them
-    ("groups", access_routes.load_groups),
-    ("users", access_routes.load_users),
-    ("roles", access_routes.load_roles),
-    ("tokens", access_routes.load_tokens),
-    ("acl", access_routes.load_acl),
-    ("node_addresses", cluster.load_node_addresses),
-    ("host_names", cluster.load_host_names),
-    ("snapshots", guests.load_snapshots),
-    ("ha_rules", ha.load_rules),
+    ("groups", access.load_groups),
+    ("users", access.load_users),
+    ("roles", access.load_roles),
+    ("tokens", access.load_tokens),
+    ("acl", access.load_acl),
+    ("node_addresses", nodes.load_node_addresses),
+    ("host_names", nodes.load_host_names),
+    ("snapshots", snapshots.load_snapshots),
+    ("ha_rules", ha_config.load_rules),
     # a guest's hastate makes it an HA resource; ha_resources then replace those, and
     # ha_groups (migrated to rules in PVE 9) read the resources' groups
-    ("resources", ha.load_hastate),
-    ("ha_resources", ha.load_resources),
-    ("ha_groups", ha.load_groups),
-    ("storage", storage.load_storage),
+    ("resources", ha_config.load_hastate),
+    ("ha_resources", ha_config.load_resources),
+    ("ha_groups", ha_config.load_groups),
+    ("storage", storage_config.load_storage),
 )
 
 # The onboot guests start before the HA manager starts the HA services (PVE's startall
 # leaves HA guests to the CRM).
-BOOT_HOOKS = (guests.start_onboot, ha.thaw)
-TICK_HOOKS = (ha.fence_and_recover,)
+BOOT_HOOKS = (guests.start_onboot, ha_manager.thaw)
+TICK_HOOKS = (ha_manager.fence_and_recover,)
 
 
 def register_routes():

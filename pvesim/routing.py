@@ -90,6 +90,18 @@ class Request:
         """True when the caller holds ``privilege`` on ACL ``path``."""
         return self.sim.access.has_priv(self.fs, self.identity, path, privilege)
 
+    def allowed(self, path, *privileges):
+        """True when the caller holds any of ``privileges`` on ``path``; always for in-process
+        calls without access control or caller (what a list shows them)."""
+        if self.sim.access is None or self.identity is None:
+            return True
+        return any(self.has_priv(path, privilege) for privilege in privileges)
+
+    @property
+    def authid(self):
+        """Who a task started by this request runs as (root@pam for a call without a caller)."""
+        return self.identity.authid if self.identity is not None else "root@pam"
+
     def require(self, path, privilege):
         if not self.has_priv(path, privilege):
             raise ApiError.forbidden(path, privilege)

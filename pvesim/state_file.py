@@ -46,7 +46,7 @@ from pvesim.server import attach_services
 FORMAT = "pvesim-state"
 VERSION = 1
 
-# host.extra keys holding time.monotonic() values (pvesim.handlers.ha): saved relative to now
+# host.extra keys holding time.monotonic() values (pvesim.domain.ha_manager): saved relative to now
 MONOTONIC_HOST_EXTRA = ("ha_down_since",)
 
 # Task fields that are not data: the effect callable, the runtime deadline, the guest object

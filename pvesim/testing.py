@@ -25,10 +25,11 @@ import socket
 from dataclasses import dataclass, field
 
 from pvesim import scenario as scenario_mod
+from pvesim import state_file
 from pvesim.access import ROOT
 from pvesim.dispatch import dispatch
 from pvesim.routing import Identity
-from pvesim.server import attach_services
+from pvesim.server import SimServer, attach_services
 
 
 def _load(scenario):
@@ -102,8 +103,6 @@ class Running:
 
     def save_state(self, path):
         """Write the whole simulated world to ``path`` (see :mod:`pvesim.state_file`)."""
-        from pvesim import state_file
-
         return state_file.save(self.sim, path)
 
     def host(self, node):
@@ -137,9 +136,6 @@ def running(scenario=None, time_scale=None, address_base=None, port=8006, state_
     ``Running.save_state``) instead of a scenario, the saved world is served: same
     addresses, certificates, users, guests, tasks; ``time_scale`` replaces the saved one
     when given."""
-    from pvesim import state_file
-    from pvesim.server import SimServer
-
     if (scenario is None) == (load_state is None):
         raise TypeError("running() takes a scenario or load_state, not both")
     if load_state is not None:

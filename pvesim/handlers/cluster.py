@@ -14,11 +14,10 @@ the task's exit status, not as an HTTP error.
 
 import copy
 import hashlib
-import ipaddress
-import re
 import time
 
 from pvesim import certs
+from pvesim.domain.nodes import find_host, is_ip, local_addresses, node_certificate_fingerprint, subscription_level
 from pvesim.errors import ApiError
 from pvesim.model import ClusterFS
 from pvesim.routing import RouteTable
@@ -35,7 +34,7 @@ CREATE_SECONDS = 3
 JOIN_SECONDS = 8
 
 
-# --- helpers shared with nodes.py ----------------------------------------------
+# --- corosync ----------------------------------------------------------------
 # (permissions are checked by pvesim.dispatch from the schema's ``permissions``)
 
 def parse_link(value):
@@ -71,14 +70,6 @@ def print_link(link):
     if link.get("priority"):
         text += ",priority=%d" % link["priority"]
     return text
-
-
-def _is_ip(text):
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
 
 
 def totem_of(fs):
@@ -135,26 +126,6 @@ def served_fingerprint(host):
     """The SHA-256 fingerprint of the certificate the host's HTTPS endpoint presents
     (the server keeps ``host.fingerprint`` in step with what it serves)."""
     return host.fingerprint
-
-
-def node_certificate_fingerprint(host):
-    """What PVE's get_node_fingerprint reads: the custom certificate (pveproxy-ssl.pem)
-    if one is uploaded, else the cluster-issued pve-ssl.pem -- restarted or not.
-    A host of an in-process simulator (no HTTPS, no certificate) gets a stable stand-in,
-    as every real node has a certificate."""
-    if host.custom_cert and host.custom_cert.get("cert_pem"):
-        return certs.fingerprint(host.custom_cert["cert_pem"])
-    if host.cert_pem:
-        return certs.fingerprint(host.cert_pem)
-    if host.fingerprint:
-        return host.fingerprint
-    digest = hashlib.sha256(("pvesim-no-certificate:" + host.name).encode()).digest()
-    return ":".join("%02X" % b for b in digest)
-
-
-def subscription_level(host):
-    sub = host.subscription or {}
-    return sub.get("level", "") if sub.get("status") == "active" else ""
 
 
 def fresh_fs(sim, template):
@@ -388,48 +359,6 @@ def config_join(req):
     return sim.start_task(host, "clusterjoin", "", user, JOIN_SECONDS, finish)
 
 
-def load_node_addresses(sim, value):
-    """Scenario ``node_addresses``: ``{node: ["10.10.0.1", ...]}``, further IP addresses of a host
-    (its corosync networks, say) besides the loopback address its API listens on.
-
-    A join takes them as the host's own link addresses, and PVE on one host reaches another's API
-    on them (``hostname`` of a join). Only the simulated hosts route them: clients still connect
-    to the loopback address.
-    """
-    for name, addresses in value.items():
-        if name not in sim.hosts:
-            raise ValueError("node_addresses: no node %r in the scenario" % name)
-        bad = [address for address in addresses if not _is_ip(address)]
-        if bad:
-            raise ValueError("node_addresses: %s of %s is not an IP address" % (", ".join(bad), name))
-        sim.hosts[name].extra["addresses"] = list(addresses)
-
-
-def load_host_names(sim, value):
-    """Scenario ``host_names``: ``{node: ["pve-a.lab.example", ...]}``, DNS names the simulated hosts
-    resolve to that host (as the ``hostname`` of a join). Clients still connect to the loopback address.
-    """
-    for name, names in value.items():
-        if name not in sim.hosts:
-            raise ValueError("host_names: no node %r in the scenario" % name)
-        bad = [item for item in names if _is_ip(item) or not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", item)]
-        if bad:
-            raise ValueError("host_names: %s of %s is not a DNS name" % (", ".join(bad), name))
-        sim.hosts[name].extra["names"] = list(names)
-
-
-def local_addresses(host):
-    """Every IP address of ``host``: the one its API listens on, then its scenario ``node_addresses``."""
-    return [host.address] + list(host.extra.get("addresses") or [])
-
-
-def _find_peer(sim, hostname):
-    for other in sim.hosts.values():
-        if hostname == other.name or hostname in local_addresses(other) or hostname in other.extra.get("names", ()):
-            return other
-    return None
-
-
 def _join(sim, host, params, task):
     log = task.log
     links = link_args(params)
@@ -447,9 +376,9 @@ def _join(sim, host, params, task):
         errors.append("corosync is already running, is this node already in a cluster?!")
     for number, link in sorted(links.items()):
         addr = link["address"]
-        if not _is_ip(addr) and addr == host.name:
+        if not is_ip(addr) and addr == host.name:
             addr = host.address
-        if not _is_ip(addr):
+        if not is_ip(addr):
             errors.append("link%d: cannot use '%s': hostname lookup '%s' failed - failed to get address info for: %s: Name or service not known" % (number, addr, addr, addr))
         elif addr not in local_addresses(host):
             errors.append("link%d: cannot use IP '%s', not found on local node!" % (number, addr))
@@ -466,7 +395,7 @@ def _join(sim, host, params, task):
 
     hostname = params["hostname"]
     log("Establishing API connection with host '%s'" % hostname)
-    peer = _find_peer(sim, hostname)
+    peer = find_host(sim, hostname)
     if peer is None or not peer.online or peer is host:
         reason = "Connection refused" if peer is not None else "Name or service not known"
         raise ApiError(500, "500 Can't connect to %s:8006 (%s)" % (hostname, reason))

@@ -20,15 +20,19 @@ import re
 import time
 import zoneinfo
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
 from pvesim.certs import fingerprint
+from pvesim.domain.nodes import node_certificate_fingerprint, power_off, schedule_boot, subscription_level, uptime
+from pvesim.domain.releases import release
 from pvesim.errors import ApiError, assert_if_modified
-from pvesim.handlers.cluster import node_certificate_fingerprint, subscription_level
-from pvesim.handlers.version import release
 from pvesim.routing import RouteTable
 
 routes = RouteTable()
 
-# the pve-manager version, kernel and Debian release come from pvesim.handlers.version
+# the pve-manager version, kernel and Debian release come from pvesim.domain.releases
 # (RELEASES), per the scenario's pve_version
 
 REBOOT_SECONDS = 60  # simulated time a rebooting node stays down
@@ -60,17 +64,6 @@ def target(req, online=True):
 
 # --- /nodes ---------------------------------------------------------------------
 
-def _uptime(host):
-    """Seconds since boot; hosts the scenario starts with have been up a few days already
-    (a deterministic figure per node) until they are first powered off."""
-    if not host.online:
-        return 0
-    offset = host.extra.get("uptime_offset")
-    if offset is None:
-        offset = 3 * 86400 + int(hashlib.md5(host.name.encode()).hexdigest()[:5], 16) % 86400
-    return int(time.time() - host.boot_time) + offset
-
-
 @routes("GET", "/nodes")
 def nodes_index(req):
     sim, fs = req.sim, req.fs
@@ -93,7 +86,7 @@ def nodes_index(req):
             item.update({
                 "status": "online", "cpu": round(host.cpu_fraction(), 6), "maxcpu": host.maxcpu,
                 "mem": host.used_mem(), "maxmem": host.maxmem, "disk": host.disk, "maxdisk": host.maxdisk,
-                "uptime": _uptime(host), "level": subscription_level(host),
+                "uptime": uptime(host), "level": subscription_level(host),
             })
         else:
             item["status"] = "offline"
@@ -142,7 +135,7 @@ def node_status(req):
     cpu = host.cpu_fraction()
     info = release(req.sim)
     return {
-        "uptime": _uptime(host),
+        "uptime": uptime(host),
         "idle": 0,
         "wait": round(0.002 + cpu * 0.01, 6),
         "cpu": round(cpu, 6),
@@ -158,30 +151,6 @@ def node_status(req):
         "boot-info": {"mode": "efi", "secureboot": 0},
         "pveversion": "pve-manager/%s/%s" % (info["version"], info["repoid"]),
     }
-
-
-def power_off(sim, host, come_back_after=None):
-    """Take ``host`` down: its running guests stop; ``come_back_after`` simulated seconds
-    later it boots again (None: it stays off until woken)."""
-    sim.kill_tasks(host)
-    for guest in host.guests():
-        if guest.running:
-            guest.status = "stopped"
-            guest.uptime_since = None
-    sim.host_down(host)
-    host.extra["uptime_offset"] = 0  # from now on uptime counts from the next boot
-    host.extra["powered_off"] = True  # the next time it is up is a boot (onboot guests start)
-    if come_back_after is not None:
-        schedule_boot(sim, host, come_back_after)
-    else:
-        host.online_at = None
-
-
-def schedule_boot(sim, host, after):
-    """Bring ``host`` back ``after`` simulated seconds from now.  The next tick does it;
-    the host's own endpoint ticks before it looks at a new connection, so the host answers
-    again even when nobody calls another host in between."""
-    host.online_at = time.monotonic() + sim.delay(after)
 
 
 @routes("POST", "/nodes/{node}/status")
@@ -469,8 +438,6 @@ def node_subscription_delete(req):
 # --- certificates --------------------------------------------------------------------
 
 def _load_cert(pem):
-    from cryptography import x509
-
     return x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
 
 
@@ -481,10 +448,6 @@ def _oneline(name):
 
 def cert_info(pem, filename):
     """PVE's pve-certificate-info for the first certificate of ``pem``."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
     cert = _load_cert(pem)
     san = []
     try:
@@ -563,8 +526,6 @@ def _reload_tls(sim, host):
 
 
 def _key_matches(cert_pem, key_pem):
-    from cryptography.hazmat.primitives import serialization
-
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     except (ValueError, TypeError):
