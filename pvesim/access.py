@@ -11,7 +11,7 @@ Shapes kept in the ClusterFS:
 - ``fs.groups[groupid] = {"comment": ""}`` (members are in the users' ``groups``)
 - ``fs.roles[roleid] = set of privileges`` (custom roles only)
 - ``fs.acl = [{"path", "type": "user"|"group"|"token", "ugid", "roleid", "propagate": 1}]``
-- ``fs.extra["authkey"]``: the key tickets and CSRF tokens are signed with (made on first use)
+- ``fs.authkey``: the key tickets and CSRF tokens are signed with (made on first use)
 
 root@pam always exists; its password is ``sim.root_password`` on every host and it
 holds every privilege everywhere, like on PVE.
@@ -130,10 +130,9 @@ class AccessControl:
     # host, and a host that joins a cluster takes the cluster's key, so its old tickets die.
     @staticmethod
     def _key(fs):
-        key = fs.extra.get("authkey")
-        if key is None:
-            key = fs.extra["authkey"] = secrets.token_bytes(32)
-        return key
+        if fs.authkey is None:
+            fs.authkey = secrets.token_bytes(32)
+        return fs.authkey
 
     def _sign(self, fs, text):
         return base64.b64encode(hmac.new(self._key(fs), text.encode(), hashlib.sha256).digest()).decode().rstrip("=")
@@ -219,7 +218,7 @@ class AccessControl:
         # verifying, new logins work at once.
         with self.sim.lock:  # also called from the CLI's control-channel thread
             for fs in self.sim.filesystems():
-                fs.extra["authkey"] = secrets.token_bytes(32)
+                fs.authkey = secrets.token_bytes(32)
 
     # --- users --------------------------------------------------------------
     def user(self, fs, userid):

@@ -94,13 +94,13 @@ _LOADED = {}  # cert PEM -> CertificateAuthority, so a CA's key is parsed once
 
 
 def ca_of(fs, name):
-    """The pve-root-ca of the /etc/pve ``fs`` (``fs.extra["ca"]``: cert and key PEM), made when
+    """The pve-root-ca of the /etc/pve ``fs`` (``fs.ca``: cert and key PEM), made when
     it has none yet, as PVE's first boot does.  ``name`` (the node it is made for) goes in
     its subject, so the CAs of different hosts are told apart."""
-    stored = fs.extra.get("ca")
+    stored = fs.ca
     if not stored:
         ca = CertificateAuthority(common_name="pvesim Root CA %s" % name)
-        fs.extra["ca"] = {"cert_pem": ca.cert_pem, "key_pem": ca.key_pem}
+        fs.ca = {"cert_pem": ca.cert_pem, "key_pem": ca.key_pem}
         _LOADED[ca.cert_pem] = ca
         return ca
     ca = _LOADED.get(stored["cert_pem"])

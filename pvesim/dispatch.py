@@ -91,8 +91,7 @@ def dispatch(sim, host, method, path, params, identity):
                 raise ApiError(*PROXY_ERROR)
         typed = schema.validate(info, raw)
         request = Request(method=method, template=template, path=path, params=typed, sim=sim,
-                          host=target, identity=identity)
-        request.extra["received_by"] = host.name
+                          host=target, identity=identity, received_by=host.name)
         answer = to_pve_json(handler(request))
         if sim.check_returns:
             returns.verify(method, template, info, answer)

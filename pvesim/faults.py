@@ -149,12 +149,12 @@ class Faults:
         """The cluster of ``node`` (default: every cluster) loses quorum."""
         with self.sim.lock:
             for fs in self.sim.filesystems(node):
-                fs.extra["quorum_lost"] = True
+                fs.quorum_lost = True
 
     def restore_quorum(self, node=None):
         with self.sim.lock:
             for fs in self.sim.filesystems(node):
-                fs.extra.pop("quorum_lost", None)
+                fs.quorum_lost = False
 
     def clear(self):
         with self._lock:

@@ -10,6 +10,8 @@ All state is guarded by ``Simulator.lock``; the server takes it around every req
 calls :meth:`Simulator.tick` first, so tasks that are due finish before anything reads.
 """
 
+import hashlib
+import json
 import logging
 import os
 import threading
@@ -21,6 +23,17 @@ from pvesim.errors import ApiError
 GIB = 1024 ** 3
 
 log = logging.getLogger("pvesim")
+
+
+def monotonic_field():
+    """A field holding a ``time.monotonic()`` value (or None).  Such a value means nothing in
+    another process: ``pvesim.state_file`` saves it relative to the moment of saving."""
+    return field(default=None, metadata={"monotonic": True})
+
+
+def unsaved_field(why, **kwargs):
+    """A field ``pvesim.state_file`` leaves out, for the reason ``why``."""
+    return field(metadata={"not_saved": why}, **kwargs)
 
 
 def _run_hook(hook, *args):
@@ -97,13 +110,18 @@ class ClusterFS:
     ha_resources: dict = field(default_factory=dict)  # sid ("vm:100") -> config dict
     ha_rules: dict = field(default_factory=dict)  # rule id -> config dict (PVE 9)
     ha_groups: dict = field(default_factory=dict)  # group -> config dict (PVE 8)
-    extra: dict = field(default_factory=dict)  # room for areas that need more
+    # authkey.key: the key tickets and CSRF tokens are signed with (pvesim.access, made on first use)
+    authkey: bytes = None
+    ca: dict = None  # pve-root-ca: {"cert_pem", "key_pem"} (pvesim.certs.ca_of, made on first use)
+    quorum_lost: bool = False  # fault injection: sim.faults.lose_quorum
+    storage_initialized: bool = False  # storage.cfg has been filled with PVE's defaults or the scenario's
+    storage_secrets: dict = field(default_factory=dict)  # storeid -> write-only options (/etc/pve/priv)
+    storage_sizes: dict = field(default_factory=dict)  # storeid -> {"total", "used"} a scenario gives
+    corosync_authkey: str = "c2ltdWxhdGVkIGNvcm9zeW5jIGF1dGhrZXk=\n"  # what a join hands out, base64
+    custom_cpu_models: dict = field(default_factory=dict)  # name -> {"vendor", ...} (cpu-models.conf)
 
     def digest(self, obj):
         """A stable SHA-1 digest of a config object, as PVE returns it."""
-        import hashlib
-        import json
-
         return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -115,9 +133,11 @@ class Task:
     id: str  # e.g. "100", "" for node tasks
     user: str  # authid that started it
     starttime: int
-    end_at: float  # monotonic wall time when it finishes
-    finish: object = None  # callable(task) applying the effect; raising fails the task
-    guest: Guest = None  # the guest whose config it locks
+    # monotonic time when it finishes; a saved task has finished
+    end_at: float = unsaved_field("a saved task has finished", default=0.0)
+    # callable(task) applying the effect; raising fails the task
+    finish: object = unsaved_field("code, not data", default=None)
+    guest: Guest = unsaved_field("the lock is kept on the guest", default=None)  # the guest whose config it locks
     status: str = "running"
     exitstatus: str = None
     endtime: int = None
@@ -146,7 +166,7 @@ class Host:
     base_cpu: float = 0.01  # fraction of maxcpu the host uses for itself
     cpuinfo: dict = field(default_factory=dict)
     online: bool = True
-    online_at: float = None  # when an offline host comes back (reboot), monotonic time
+    online_at: float = monotonic_field()  # when an offline host comes back (reboot)
     cert_pem: str = None
     key_pem: str = None
     fingerprint: str = None  # SHA-256, "AA:BB:..."
@@ -158,7 +178,13 @@ class Host:
     subscription: dict = field(default_factory=dict)
     tasks: dict = field(default_factory=dict)  # upid -> Task, in start order
     boot_time: float = field(default_factory=time.time)
-    extra: dict = field(default_factory=dict)
+    addresses: list = field(default_factory=list)  # further IP addresses (scenario node_addresses)
+    names: list = field(default_factory=list)  # DNS names that resolve to the host (scenario host_names)
+    uptime_offset: int = None  # seconds added to the uptime; None: a scenario host up for days
+    powered_off: bool = False  # shut down or rebooting: the next time it is up is a boot
+    ha_frozen: bool = False  # rebooted through the API: the HA manager freezes its services
+    ha_down_since: float = monotonic_field()  # since when the HA manager sees the host down
+    apt_updated: int = None  # wall time of the last apt update
 
     @property
     def url(self):
@@ -234,7 +260,7 @@ class Simulator:
         """Whether the cluster ``fs`` belongs to has quorum (a standalone host always has)."""
         if not fs.cluster_name:
             return True
-        if fs.extra.get("quorum_lost"):  # fault injection
+        if fs.quorum_lost:  # fault injection
             return False
         votes = {name: int(n.get("quorum_votes", 1)) for name, n in fs.corosync_nodes.items()}
         online = sum(v for name, v in votes.items() if name in self.hosts and self.hosts[name].online)
@@ -292,17 +318,19 @@ class Simulator:
 
     def host_down(self, host):
         """``host`` stops answering (shut down, rebooting or unreachable).  The HA manager's
-        fence clock (``host.extra["ha_down_since"]``) starts now, not at the next request."""
+        fence clock (``host.ha_down_since``) starts now, not at the next request."""
         host.online = False
-        host.extra.setdefault("ha_down_since", time.monotonic())
+        if host.ha_down_since is None:
+            host.ha_down_since = time.monotonic()
 
     def power_on(self, host):
-        """``host`` answers again.  When it had been powered off (``host.extra["powered_off"]``,
-        set by a shutdown or reboot) this is a boot and the ``boot_hooks`` run; the end
-        of a network outage is not."""
+        """``host`` answers again.  When it had been powered off (``host.powered_off``, set by
+        a shutdown or reboot) this is a boot and the ``boot_hooks`` run; the end of a network
+        outage is not."""
         host.online, host.online_at = True, None
         host.boot_time = time.time()
-        if host.extra.pop("powered_off", False):
+        booted, host.powered_off = host.powered_off, False
+        if booted:
             for hook in self.boot_hooks:
                 _run_hook(hook, self, host)
 

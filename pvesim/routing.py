@@ -11,7 +11,7 @@ path placeholders included.
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pvesim.errors import ApiError
 
@@ -79,7 +79,7 @@ class Request:
     sim: object  # the Simulator
     host: object  # the Host whose endpoint received the request
     identity: Identity = None  # None only for "world" methods (POST /access/ticket)
-    extra: dict = field(default_factory=dict)
+    received_by: str = None  # the node whose endpoint received it (``host`` is the proxy target)
 
     @property
     def fs(self):

@@ -350,9 +350,9 @@ class SimServer:
             sim.ca = certs.CertificateAuthority()
         self.ca = sim.ca
         for fs in sim.filesystems():
-            if not fs.extra.get("ca") and any(h.cert_pem for h in sim.members(fs)):
+            if not fs.ca and any(h.cert_pem for h in sim.members(fs)):
                 # a state file from before per-host CAs: sim.ca signed every host's certificate
-                fs.extra["ca"] = {"cert_pem": self.ca.cert_pem, "key_pem": self.ca.key_pem}
+                fs.ca = {"cert_pem": self.ca.cert_pem, "key_pem": self.ca.key_pem}
         # ca.pem is the bundle of every CA that signed a served certificate (the CLI contract:
         # it verifies every host); only ever added to, so a client's copy stays useful
         self.ca_path = os.path.join(self.state_dir, "ca.pem")

@@ -10,19 +10,25 @@ The document is ``{"format": "pvesim-state", "version": 1, ...}``:
   clock offset of the access control, and the CA (certificate and key) that issued the
   hosts' certificates, so fingerprints and TLS trust stay the same.
 - ``filesystems``: every :class:`~pvesim.model.ClusterFS` once, with an ``id``. Cluster
-  members refer to the same id, so after loading they share ONE object again. Its
-  ``extra`` holds the ticket key (``authkey``), so tickets issued before a save still work
-  after a load within their lifetime, and the write-only storage secrets.
+  members refer to the same id, so after loading they share ONE object again. It holds
+  the ticket key (``authkey``), so tickets issued before a save still work after a load
+  within their lifetime, and the write-only storage secrets.
 - ``hosts``: in their order, each with its node-local state, its ``fs`` id and its tasks
   (logs, exit status).
+
+Every dataclass field is saved, so a new field is kept without a change here, except the
+fields declared with ``model.unsaved_field(why)``.  A field declared with
+``model.monotonic_field()`` holds a ``time.monotonic()`` value and is saved as
+``{"$seconds_after_save": value - now}``, loaded as ``now + seconds``.
 
 Choices, documented in pvesim/README.md:
 
 - Tasks still running when saving are finished first, at once, their effect applied as if
   they were due: a task's effect is a Python callable and cannot be written to JSON.
-- Monotonic-clock times (when a rebooting host comes back, since when the HA manager sees a
-  node down) are saved relative to the moment of saving; wall-clock times (task start/end,
-  boot time, guest uptime, snapshot times, tickets) are saved as they are.
+- Monotonic-clock times (``monotonic_field``: when a rebooting host comes back, since when
+  the HA manager sees a node down) are saved relative to the moment of saving; wall-clock
+  times (task start/end, boot time, guest uptime, snapshot times, tickets) are saved as
+  they are.
 - Not kept: pending faults (``sim.faults`` rules), request stats, a stopped task's link
   to its guest (the lock itself is kept on the guest).
 
@@ -46,11 +52,7 @@ from pvesim.server import attach_services
 FORMAT = "pvesim-state"
 VERSION = 1
 
-# host.extra keys holding time.monotonic() values (pvesim.domain.ha_manager): saved relative to now
-MONOTONIC_HOST_EXTRA = ("ha_down_since",)
-
-# Task fields that are not data: the effect callable, the runtime deadline, the guest object
-_TASK_SKIP = ("finish", "end_at", "guest")
+MONOTONIC = "$seconds_after_save"  # the tag of a monotonic_field value
 
 
 class StateFileError(ValueError):
@@ -94,19 +96,46 @@ def _decode(value):
     return {k: _decode(v) for k, v in value.items()}
 
 
-def _fields(obj, skip=(), where=""):
-    """A dataclass's fields as encoded JSON values (every field, so new ones are kept too)."""
-    return {f.name: _encode(getattr(obj, f.name), "%s.%s" % (where, f.name))
-            for f in dataclasses.fields(obj) if f.name not in skip}
+def _fields(obj, now, skip=(), where=""):
+    """A dataclass's fields as encoded JSON values: every field but those declared
+    ``unsaved_field``, so new ones are kept too; monotonic times relative to ``now``."""
+    data = {}
+    for item in dataclasses.fields(obj):
+        if item.name in skip or "not_saved" in item.metadata:
+            continue
+        value = getattr(obj, item.name)
+        if item.metadata.get("monotonic") and value is not None:
+            data[item.name] = {MONOTONIC: value - now}
+        else:
+            data[item.name] = _encode(value, "%s.%s" % (where, item.name))
+    return data
 
 
-def _build(cls, data, **given):
+def _build(cls, data, now, **given):
     """A dataclass from saved fields: unknown keys are ignored, missing ones take defaults
     (a file saved before a field existed still loads)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    values = {k: _decode(v) for k, v in data.items() if k in names}
+    values = {}
+    for item in dataclasses.fields(cls):
+        if item.name not in data:
+            continue
+        value = data[item.name]
+        if item.metadata.get("monotonic") and isinstance(value, dict) and MONOTONIC in value:
+            values[item.name] = now + float(value[MONOTONIC])
+        else:
+            values[item.name] = _decode(value)
     values.update(given)
     return cls(**values)
+
+
+def _from_extra(data):
+    """Fields from the ``extra`` dict of a file saved before they were declared fields (a
+    monotonic time then was ``{"$seconds_before_save": s}``)."""
+    fields = {k: v for k, v in data.items() if k != "extra"}
+    for key, value in (data.get("extra") or {}).items():
+        if isinstance(value, dict) and "$seconds_before_save" in value:
+            value = {MONOTONIC: -float(value["$seconds_before_save"])}
+        fields.setdefault(key, value)
+    return fields
 
 
 # --- save --------------------------------------------------------------------------------------
@@ -125,7 +154,7 @@ def snapshot(sim):
         for host in sim.hosts.values():
             if id(host.fs) not in fs_ids:
                 fs_ids[id(host.fs)] = "fs%d" % len(fs_ids)
-                filesystems.append(_save_fs(host.fs, fs_ids[id(host.fs)]))
+                filesystems.append(_save_fs(host.fs, fs_ids[id(host.fs)], now))
         hosts = [_save_host(host, fs_ids[id(host.fs)], now) for host in sim.hosts.values()]
         ca = getattr(sim, "ca", None)
         access = getattr(sim, "access", None)
@@ -147,34 +176,27 @@ def snapshot(sim):
         }
 
 
-def _save_fs(fs, fs_id):
+def _save_fs(fs, fs_id, now):
     where = "filesystem %s" % fs_id
     data = {"id": fs_id}
-    data.update(_fields(fs, skip=("guests",), where=where))
-    data["guests"] = [_save_guest(guest, where) for _, guest in sorted(fs.guests.items())]
+    data.update(_fields(fs, now, skip=("guests",), where=where))
+    data["guests"] = [_save_guest(guest, where, now) for _, guest in sorted(fs.guests.items())]
     return data
 
 
-def _save_guest(guest, where):
+def _save_guest(guest, where, now):
     where = "%s guest %s" % (where, guest.vmid)
-    data = _fields(guest, skip=("snapshots",), where=where)
-    data["snapshots"] = [_fields(snap, where="%s snapshot %s" % (where, name)) for name, snap in guest.snapshots.items()]
+    data = _fields(guest, now, skip=("snapshots",), where=where)
+    data["snapshots"] = [_fields(snap, now, where="%s snapshot %s" % (where, name))
+                         for name, snap in guest.snapshots.items()]
     return data
 
 
 def _save_host(host, fs_id, now):
     where = "host %s" % host.name
-    data = _fields(host, skip=("fs", "tasks", "online_at", "extra"), where=where)
+    data = _fields(host, now, skip=("fs", "tasks"), where=where)
     data["fs"] = fs_id
-    # seconds from the save until a rebooting (or briefly offline) host is back
-    data["online_in"] = None if host.online_at is None else max(host.online_at - now, 0.0)
-    extra = dict(host.extra)
-    for key in MONOTONIC_HOST_EXTRA:
-        if key in extra:
-            extra[key] = {"$seconds_before_save": now - extra[key]}
-    data["extra"] = {k: v if isinstance(v, dict) and "$seconds_before_save" in v else _encode(v, "%s.extra.%s" % (where, k))
-                     for k, v in extra.items()}
-    data["tasks"] = [_fields(task, skip=_TASK_SKIP, where="%s task %s" % (where, upid)) for upid, task in host.tasks.items()]
+    data["tasks"] = [_fields(task, now, where="%s task %s" % (where, upid)) for upid, task in host.tasks.items()]
     return data
 
 
@@ -238,33 +260,28 @@ def from_document(doc, time_scale=None, source="state"):
         sim.ca = certs.CertificateAuthority(meta["ca"]["cert_pem"], meta["ca"]["key_pem"])
     sim.ca_bundle = list(meta.get("ca_bundle") or [])
 
+    now = time.monotonic()
     filesystems = {}
     for data in doc["filesystems"]:
-        fields = {k: v for k, v in data.items() if k not in ("id", "guests")}
-        fs = _build(ClusterFS, fields)
+        fields = {k: v for k, v in _from_extra(data).items() if k not in ("id", "guests")}
+        fs = _build(ClusterFS, fields, now)
         for item in data.get("guests", []):
             snapshots = {}
             for snap in item.get("snapshots", []):
-                snapshots[snap["name"]] = _build(Snapshot, snap)
-            guest = _build(Guest, {k: v for k, v in item.items() if k != "snapshots"}, snapshots=snapshots)
+                snapshots[snap["name"]] = _build(Snapshot, snap, now)
+            guest = _build(Guest, {k: v for k, v in item.items() if k != "snapshots"}, now, snapshots=snapshots)
             fs.guests[guest.vmid] = guest
         filesystems[data["id"]] = fs
 
-    now = time.monotonic()
     for data in doc["hosts"]:
         if data["fs"] not in filesystems:
             raise StateFileError("%s: host %s refers to unknown filesystem %r" % (source, data.get("name"), data["fs"]))
-        fields = {k: v for k, v in data.items() if k not in ("fs", "tasks", "extra", "online_in")}
-        host = _build(Host, fields, fs=filesystems[data["fs"]])
-        if data.get("online_in") is not None:
-            host.online_at = now + float(data["online_in"])
-        for key, value in (data.get("extra") or {}).items():
-            if isinstance(value, dict) and "$seconds_before_save" in value:
-                host.extra[key] = now - float(value["$seconds_before_save"])
-            else:
-                host.extra[key] = _decode(value)
+        fields = {k: v for k, v in _from_extra(data).items() if k not in ("fs", "tasks")}
+        if fields.get("online_in") is not None:  # a file from before online_at was saved as a monotonic field
+            fields["online_at"] = {MONOTONIC: float(fields["online_in"])}
+        host = _build(Host, fields, now, fs=filesystems[data["fs"]])
         for item in data.get("tasks", []):
-            task = _build(Task, item, end_at=0.0)
+            task = _build(Task, item, now)
             host.tasks[task.upid] = task
         sim.hosts[host.name] = host
 

@@ -188,9 +188,9 @@ def fence_and_recover(sim):
     now = time.monotonic()
     for host in sim.hosts.values():
         if host.online:
-            host.extra.pop("ha_down_since", None)
-        else:  # stamped by Simulator.host_down; a host offline from the start is stamped here
-            host.extra.setdefault("ha_down_since", now)
+            host.ha_down_since = None
+        elif host.ha_down_since is None:  # stamped by Simulator.host_down; a host offline from the start here
+            host.ha_down_since = now
     for fs in sim.filesystems():
         if not fs.cluster_name or not fs.ha_resources or not sim.quorate(fs):
             continue
@@ -200,7 +200,7 @@ def fence_and_recover(sim):
             host = sim.hosts.get(guest.node) if guest is not None else None
             if host is None or host.online or resource.get("state") == "ignored" or guest.lock:
                 continue
-            if host.extra.get("ha_frozen") or now < host.extra["ha_down_since"] + sim.delay(FENCE_SECONDS):
+            if host.ha_frozen or now < host.ha_down_since + sim.delay(FENCE_SECONDS):
                 continue
             target = recovery_node(sim, fs, sid)
             if target is None:
@@ -214,7 +214,7 @@ def fence_and_recover(sim):
 def thaw(sim, host):
     """A host has booted (a boot hook): the CRM starts the HA services still placed on it
     that should run, frozen by a reboot or not recovered elsewhere."""
-    host.extra.pop("ha_frozen", None)
+    host.ha_frozen = False
     for sid, resource in sorted(host.fs.ha_resources.items()):
         guest = guest_of(host.fs, sid)
         if guest is not None and guest.node == host.name and resource.get("state", "started") in ("started", "enabled"):

@@ -20,13 +20,13 @@ def is_ip(text):
 # --- addresses and names ----------------------------------------------------------------
 def local_addresses(host):
     """Every IP address of ``host``: the one its API listens on, then its scenario ``node_addresses``."""
-    return [host.address] + list(host.extra.get("addresses") or [])
+    return [host.address] + list(host.addresses)
 
 
 def find_host(sim, hostname):
     """The host a name or address reaches (as PVE on one host resolves another), or None."""
     for other in sim.hosts.values():
-        if hostname == other.name or hostname in local_addresses(other) or hostname in other.extra.get("names", ()):
+        if hostname == other.name or hostname in local_addresses(other) or hostname in other.names:
             return other
     return None
 
@@ -45,7 +45,7 @@ def load_node_addresses(sim, value):
         bad = [address for address in addresses if not is_ip(address)]
         if bad:
             raise ValueError("node_addresses: %s of %s is not an IP address" % (", ".join(bad), name))
-        sim.hosts[name].extra["addresses"] = list(addresses)
+        sim.hosts[name].addresses = list(addresses)
 
 
 def load_host_names(sim, value):
@@ -58,7 +58,7 @@ def load_host_names(sim, value):
         bad = [item for item in names if is_ip(item) or not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", item)]
         if bad:
             raise ValueError("host_names: %s of %s is not a DNS name" % (", ".join(bad), name))
-        sim.hosts[name].extra["names"] = list(names)
+        sim.hosts[name].names = list(names)
 
 
 # --- certificate and subscription -------------------------------------------------------
@@ -88,7 +88,7 @@ def uptime(host):
     (a deterministic figure per node) until they are first powered off."""
     if not host.online:
         return 0
-    offset = host.extra.get("uptime_offset")
+    offset = host.uptime_offset
     if offset is None:
         offset = 3 * 86400 + int(hashlib.md5(host.name.encode()).hexdigest()[:5], 16) % 86400
     return int(time.time() - host.boot_time) + offset
@@ -103,8 +103,8 @@ def power_off(sim, host, come_back_after=None):
             guest.status = "stopped"
             guest.uptime_since = None
     sim.host_down(host)
-    host.extra["uptime_offset"] = 0  # from now on uptime counts from the next boot
-    host.extra["powered_off"] = True  # the next time it is up is a boot (onboot guests start)
+    host.uptime_offset = 0  # from now on uptime counts from the next boot
+    host.powered_off = True  # the next time it is up is a boot (onboot guests start)
     if come_back_after is not None:
         schedule_boot(sim, host, come_back_after)
     else:

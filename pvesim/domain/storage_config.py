@@ -2,7 +2,7 @@
 
 storage.cfg lives in ``ClusterFS.storage`` as ``storeid -> section`` (``type`` plus the
 options as PVE writes them: lists as comma-joined strings, booleans as 0/1).  Write-only
-secrets (passwords, keyrings, keys) go to ``fs.extra["storage_secrets"]``, the way PVE
+secrets (passwords, keyrings, keys) go to ``fs.storage_secrets``, the way PVE
 keeps them under /etc/pve/priv, so no answer can leak them.  Per-type rules come from
 the table PVE's plugins define (``storage-type-options.json``).
 """
@@ -56,8 +56,8 @@ def storage_types():
 # --- the config --------------------------------------------------------------------
 def storage_cfg(fs):
     """storage.cfg of ``fs``; a fresh file system starts with PVE's default storages."""
-    if not fs.extra.get("storage_initialized"):
-        fs.extra["storage_initialized"] = True
+    if not fs.storage_initialized:
+        fs.storage_initialized = True
         if not fs.storage:
             for section in DEFAULT_STORAGE:
                 section = dict(section)
@@ -66,7 +66,7 @@ def storage_cfg(fs):
 
 
 def secrets_of(fs):
-    return fs.extra.setdefault("storage_secrets", {})
+    return fs.storage_secrets
 
 
 def cfg_digest(fs):
@@ -150,7 +150,7 @@ def storage_status(sim, fs, host, storeid):
     section = storage_cfg(fs)[storeid]
     shared = is_shared(section)
     enabled = is_enabled(section)
-    sizes = fs.extra.get("storage_sizes", {}).get(storeid, {})
+    sizes = fs.storage_sizes.get(storeid, {})
     if section["type"] in PATH_TYPES and not shared and "total" not in sizes:
         total, used = host.maxdisk, host.disk
     else:
@@ -182,14 +182,14 @@ def load_storage(sim, sections):
     for the status it reports.
     """
     for fs in sim.filesystems():
-        fs.extra["storage_initialized"] = True
+        fs.storage_initialized = True
         fs.storage.clear()
         for raw in sections:
             section = dict(raw)
             storeid = section.pop("storage")
             sizes = {k: section.pop(k) for k in ("total", "used") if k in section}
             if sizes:
-                fs.extra.setdefault("storage_sizes", {})[storeid] = sizes
+                fs.storage_sizes[storeid] = sizes
             secret = {k: section.pop(k) for k in list(section)
                       if k in storage_types().get(section["type"], {}).get("sensitive", [])}
             if secret:

@@ -13,6 +13,7 @@ the task's exit status, not as an HTTP error.
 """
 
 import copy
+import dataclasses
 import hashlib
 import time
 
@@ -128,17 +129,20 @@ def served_fingerprint(host):
     return host.fingerprint
 
 
+# What a host removed from a cluster does not keep of the cluster's /etc/pve: the cluster
+# itself, its guests and HA, and the ticket key (a separated node gets its own keys).
+NOT_KEPT_BY_A_REMOVED_NODE = {"cluster_name", "corosync_nodes", "totem", "config_version", "guests",
+                              "ha_resources", "ha_rules", "ha_groups", "authkey", "quorum_lost"}
+
+
 def fresh_fs(sim, template):
     """A new /etc/pve for a host leaving a cluster: it keeps a copy of the access and
-    storage configuration it had (as a separated node keeps its local copy)."""
+    storage configuration it had (as a separated node keeps its local copy), and its CA."""
     factory = getattr(sim, "new_cluster_fs", None)
     fs = factory() if callable(factory) else ClusterFS()
-    for attr in ("users", "groups", "roles", "acl", "pools", "storage"):
-        setattr(fs, attr, copy.deepcopy(getattr(template, attr)))
-    for key, value in template.extra.items():
-        if key in ("authkey", "ticket_secret", "quorum_lost"):
-            continue  # a separated node gets its own keys
-        fs.extra[key] = copy.deepcopy(value)
+    for item in dataclasses.fields(ClusterFS):
+        if item.name not in NOT_KEPT_BY_A_REMOVED_NODE:
+            setattr(fs, item.name, copy.deepcopy(getattr(template, item.name)))
     return fs
 
 
@@ -315,7 +319,7 @@ def add_node(sim, fs, name, params, log=None):
 def config_add_node(req):
     """The API half of a join (PVE: "for internal use"); only edits the nodelist."""
     add_node(req.sim, req.fs, req.params["node"], req.params)
-    return {"corosync_authkey": req.fs.extra.get("corosync_authkey", "c2ltdWxhdGVkIGNvcm9zeW5jIGF1dGhrZXk=\n"),
+    return {"corosync_authkey": req.fs.corosync_authkey,
             "corosync_conf": corosync_conf_text(req.fs), "warnings": []}
 
 

@@ -160,7 +160,7 @@ def node_power(req):
     if command == "reboot":
         # PVE's default HA shutdown policy ("conditional"): a reboot freezes the node's HA
         # services, they are not recovered elsewhere and start again once it is back
-        host.extra["ha_frozen"] = True
+        host.ha_frozen = True
     power_off(req.sim, host, REBOOT_SECONDS if command == "reboot" else None)
     return None
 
@@ -477,7 +477,7 @@ def cert_info(pem, filename):
 
 def _ca_pem(sim, host):
     # pve-root-ca.pem lives in /etc/pve: the host's own CA, or its cluster's after a join
-    stored = host.fs.extra.get("ca")
+    stored = host.fs.ca
     if stored:
         return stored["cert_pem"]
     return getattr(getattr(sim, "ca", None), "cert_pem", None)
@@ -591,7 +591,7 @@ def node_apt_update(req):
         task.log("Hit:3 http://security.debian.org/debian-security %s-security InRelease" % suite)
         task.log("Hit:4 http://download.proxmox.com/debian/pve %s InRelease" % suite)
         task.log("Reading package lists...")
-        host.extra["apt_updated"] = int(time.time())
+        host.apt_updated = int(time.time())
 
     user = req.identity.authid if req.identity else "root@pam"
     return req.sim.start_task(host, "aptupdate", "", user, 5, finish)
@@ -671,7 +671,7 @@ def node_cpu_models(req):
     target(req)
     models = [{"name": name, "vendor": vendor, "custom": 0} for name, vendor in _CPU_MODELS]
     # custom models (cluster-wide, /etc/pve/virtual-guest/cpu-models.conf) when someone stores them
-    for name, model in sorted((req.fs.extra.get("custom_cpu_models") or {}).items()):
+    for name, model in sorted(req.fs.custom_cpu_models.items()):
         models.append({"name": "custom-%s" % name, "vendor": model.get("vendor", "default"), "custom": 1})
     return models
 

@@ -182,7 +182,7 @@ def test_a_rebooted_node_keeps_its_services(pve8):
     pve8.time_scale = 0.05  # the reboot takes 3 s
     call(pve8, "pve2", "POST", "/nodes/pve1/status", command="reboot")
     call(pve8, "pve2", "GET", "/version")
-    pve8.hosts["pve1"].extra["ha_down_since"] -= 1000  # down far longer than fencing takes
+    pve8.hosts["pve1"].ha_down_since -= 1000  # down far longer than fencing takes
     call(pve8, "pve2", "GET", "/version")
     assert _node_of(pve8, 100) == ("pve1", "stopped")  # frozen, not recovered elsewhere
     pve8.hosts["pve1"].online_at = 0  # the boot is due

@@ -89,8 +89,8 @@ def test_fault_actions_wait_for_the_simulator_lock(sim, action):
 
     host = sim.hosts["pve1"]
     if action == "restore_quorum":
-        host.fs.extra["quorum_lost"] = True
-    before = (host.fs.extra.get("authkey"), host.fs.extra.get("quorum_lost"))
+        host.fs.quorum_lost = True
+    before = (host.fs.authkey, host.fs.quorum_lost)
     done = threading.Event()
 
     def run():
@@ -101,9 +101,9 @@ def test_fault_actions_wait_for_the_simulator_lock(sim, action):
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
         assert not done.wait(0.2)
-        assert (host.fs.extra.get("authkey"), host.fs.extra.get("quorum_lost")) == before
+        assert (host.fs.authkey, host.fs.quorum_lost) == before
     assert done.wait(2)
-    assert (host.fs.extra.get("authkey"), host.fs.extra.get("quorum_lost")) != before
+    assert (host.fs.authkey, host.fs.quorum_lost) != before
 
 
 TWO = {"resources": [{"type": "node", "node": "pve1"}, {"type": "node", "node": "pve2"}], "root_password": "pw"}

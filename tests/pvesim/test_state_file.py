@@ -214,7 +214,7 @@ def test_api_token_and_users_survive(world):
 
 def test_storage_secret_is_kept_but_never_returned(world):
     fs = world.pve.sim.hosts["pve-a"].fs
-    assert fs.extra["storage_secrets"]["smb"]["password"] == STORAGE_SECRET
+    assert fs.storage_secrets["smb"]["password"] == STORAGE_SECRET
     section = world.pve.client("pve-a").storage("smb").get()
     assert section["username"] == "svc" and "password" not in section
     for answer in world.before.values():
@@ -290,7 +290,7 @@ def test_save_refuses_what_is_not_data_and_keeps_the_old_file(tmp_path):
     path = tmp_path / "s.json"
     state_file.save(sim, path)
     good = path.read_text()
-    sim.hosts["pve2"].fs.extra["handler_object"] = object()
+    sim.hosts["pve2"].fs.storage_sizes["handler_object"] = object()
     with pytest.raises(TypeError, match=r"handler_object: a object is not data"):
         state_file.save(sim, path)
     assert path.read_text() == good

@@ -63,7 +63,7 @@ def test_secrets_are_write_only(sim):
     assert "encryption-key" not in api(sim, "pve1", "GET", "/storage/backup")
     api(sim, "pve1", "PUT", "/storage/smb", password="new-secret")
     assert "new-secret" not in repr(api(sim, "pve1", "GET", "/storage/smb"))
-    assert sim.hosts["pve1"].fs.extra["storage_secrets"]["smb"]["password"] == "new-secret"
+    assert sim.hosts["pve1"].fs.storage_secrets["smb"]["password"] == "new-secret"
 
 
 def test_digest_and_delete(sim):
