@@ -4,7 +4,8 @@ storage.cfg lives in ``ClusterFS.storage`` as ``storeid -> section`` (``type`` p
 options as PVE writes them: lists as comma-joined strings, booleans as 0/1).  Write-only
 secrets (passwords, keyrings, keys) go to ``fs.storage_secrets``, the way PVE
 keeps them under /etc/pve/priv, so no answer can leak them.  Per-type rules come from
-the table PVE's plugins define (``storage-type-options.json``).
+the table PVE's plugins define, read from ``pvesim/data/storage-types.json`` (see
+``pvesim/data/SOURCE.md``).
 """
 
 import json
@@ -21,8 +22,9 @@ ALWAYS_SHARED = {"iscsi", "iscsidirect", "nfs", "cifs", "rbd", "cephfs", "zfs", 
 # Types that keep their data below the host's root file system.
 PATH_TYPES = {"dir", "btrfs"}
 
-_DATA_FILE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "storage-types.json")
-_SHARED_FILE = "/work/shared/pve-api/storage-type-options.json"
+# project data, found relative to the package wherever it is installed
+STORAGE_TYPES_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
+                                  "storage-types.json")
 _TYPES = None
 
 # A fresh PVE install: what a scenario without a "storage" key gets.
@@ -38,18 +40,8 @@ def storage_types():
     """``type -> {"options": {name: rule}, "content": {...}, "sensitive": [...]}``."""
     global _TYPES
     if _TYPES is None:
-        for path in (_DATA_FILE, _SHARED_FILE):
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    data = json.load(handle)
-            except (OSError, ValueError):
-                continue
-            types = data.get("types", data)
-            if isinstance(types, dict) and "dir" in types and "options" in types["dir"]:
-                _TYPES = types
-                break
-        else:
-            raise RuntimeError("no storage type table (pvesim/data/storage-types.json)")
+        with open(STORAGE_TYPES_FILE, encoding="utf-8") as handle:
+            _TYPES = json.load(handle)["types"]
     return _TYPES
 
 

@@ -1,8 +1,11 @@
-"""pvesim's modules import each other in layers: no import inside a function, no import circle,
-route modules (pvesim/handlers) only call downward into the domain (pvesim/domain)."""
+"""How pvesim's source is laid out: its modules import each other in layers (no import inside a
+function, no import circle, route modules in pvesim/handlers only call downward into the
+domain in pvesim/domain), and it reads no file by an absolute path of the machine."""
 
 import ast
 import os
+
+from pvesim.domain import storage_config
 
 PVESIM = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pvesim")
 
@@ -100,3 +103,24 @@ def test_routes_import_downward_only():
             upward = sorted(t for t in targets if t.split(".")[1] in (
                 "handlers", "registry", "dispatch", "server", "scenario", "state_file", "testing", "__main__"))
             assert not upward, "%s imports %s" % (module, upward)
+
+
+# Where a machine keeps files: pvesim's own data is found relative to the package instead.
+# (Absolute paths of the simulated PVE host, /etc/pve/... or /var/lib/vz, are data, not files read.)
+MACHINE_PREFIXES = ("/work/", "/usr/", "/home/", "/root/", "/tmp/", "/opt/", "/srv/")
+
+
+def test_no_absolute_path_of_the_machine():
+    found = []
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for line in node.value.splitlines() or [node.value]:
+                    if any(word.startswith(MACHINE_PREFIXES) for word in line.split()):
+                        found.append("%s:%d %r" % (name, node.lineno, line.strip()))
+    assert not found, "\n".join(found)
+
+
+def test_storage_types_come_from_the_package_data():
+    assert storage_config.STORAGE_TYPES_FILE == os.path.join(PVESIM, "data", "storage-types.json")
+    assert "dir" in storage_config.storage_types() and "options" in storage_config.storage_types()["dir"]
