@@ -1,13 +1,16 @@
 """storage.cfg and what a storage reports on a node.
 
 storage.cfg lives in ``ClusterFS.storage`` as ``storeid -> section`` (``type`` plus the
-options as PVE writes them: lists as comma-joined strings, booleans as 0/1).  Write-only
+options as PVE writes them: lists as comma-joined strings, booleans as 0/1).  ``content``
+and ``nodes`` are sets, as PVE keeps them: duplicates dropped, written in hash order
+(:func:`hash_order`).  Write-only
 secrets (passwords, keyrings, keys) go to ``fs.storage_secrets``, the way PVE
 keeps them under /etc/pve/priv, so no answer can leak them.  Per-type rules come from
 the table PVE's plugins define, read from ``pvesim/data/storage-types.json`` (see
 ``pvesim/data/SOURCE.md``).
 """
 
+import hashlib
 import json
 import os
 import re
@@ -52,7 +55,7 @@ def storage_cfg(fs):
         fs.storage_initialized = True
         if not fs.storage:
             for section in DEFAULT_STORAGE:
-                section = dict(section)
+                section = dict(section, content=encode_set(section["content"]))
                 fs.storage[section.pop("storage")] = section
     return fs.storage
 
@@ -70,12 +73,32 @@ def split_list(value):
     return [part for part in re.split(r"[,;\s]+", str(value or "")) if part]
 
 
+# Options PVE parses into a Perl hash (pve-storage PVE/Storage/Plugin.pm decode_value).
+SET_VALUED = ("content", "nodes")
+
+
+def hash_order(items):
+    """``items`` as pve-storage keeps a set-valued option: Plugin.pm ``decode_value`` parses
+    ``content`` and ``nodes`` into a hash (``$res->{$c} = 1``), ``encode_value`` writes them
+    back with ``join(',', keys %$hash)``: no duplicates, in hash order.  Perl's hash order
+    differs from run to run; pvesim orders by the SHA-1 of each item, so answers are
+    reproducible but not in the order a client gave."""
+    return sorted(set(items), key=lambda item: hashlib.sha1(item.encode()).hexdigest())
+
+
+def encode_set(value):
+    """A set-valued option (comma-separated text, or a list) as storage.cfg holds it."""
+    return ",".join(hash_order(split_list(value) if isinstance(value, str) else [str(v) for v in value]))
+
+
 def content_of(section):
-    """The section's content types, the type's default when none is configured."""
+    """The section's content types, the type's default when none is configured, in hash
+    order (also what storage_info's ``content_hash_to_string`` gives /nodes/{node}/storage
+    and /cluster/resources)."""
     if "content" in section:
-        return split_list(section["content"])
+        return hash_order(split_list(section["content"]))
     rules = storage_types().get(section["type"], {})
-    return list(rules.get("content", {}).get("default", []))
+    return hash_order(rules.get("content", {}).get("default", []))
 
 
 def is_shared(section):
@@ -99,9 +122,9 @@ def _check_content(stype, value):
     for item in items:
         if item not in allowed:
             raise ApiError.param({"content": "unsupported content type '%s'" % item})
-    if "none" in items and len(items) > 1:
+    if "none" in items and len(set(items)) > 1:
         raise ApiError.param({"content": "unable to combine 'none' with other content types"})
-    return ",".join(items)
+    return encode_set(items)
 
 
 def _check_nodes(value):
@@ -109,7 +132,7 @@ def _check_nodes(value):
     for node in nodes:
         if not _NODE_RE.match(node):
             raise ApiError.param({"nodes": "invalid format - value '%s' does not look like a valid node name" % node})
-    return ",".join(nodes)
+    return encode_set(nodes)
 
 
 def config_values(stype, options):
@@ -187,7 +210,9 @@ def load_storage(sim, sections):
             if secret:
                 secrets_of(fs)[storeid] = secret
             for key, value in list(section.items()):
-                if isinstance(value, bool):
+                if key in SET_VALUED:
+                    section[key] = encode_set(value)
+                elif isinstance(value, bool):
                     section[key] = int(value)
                 elif isinstance(value, list):
                     section[key] = ",".join(value)

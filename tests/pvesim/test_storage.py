@@ -1,5 +1,7 @@
 """Storage config (/storage) with PVE's per-type rules, and per-node storage status."""
 
+import hashlib
+
 import pytest
 
 from pvesim.testing import make_sim
@@ -23,7 +25,8 @@ def sim():
 def test_fresh_install_has_local_and_local_lvm(sim):
     listed = {s["storage"]: s for s in api(sim, "pve1", "GET", "/storage")}
     assert listed["local"]["type"] == "dir" and listed["local"]["path"] == "/var/lib/vz"
-    assert listed["local"]["content"] == "iso,vztmpl,backup,import"
+    # a set, in (simulated) Perl hash order: pve-storage Plugin.pm decode_value / encode_value
+    assert listed["local"]["content"] == "import,backup,vztmpl,iso"
     assert listed["local-lvm"]["type"] == "lvmthin" and listed["local-lvm"]["content"] == "images,rootdir"
     assert [s["storage"] for s in api(sim, "pve1", "GET", "/storage", type="lvmthin")] == ["local-lvm"]
 
@@ -131,3 +134,44 @@ def test_scenario_storage_key():
     ceph = api(sim, "pve1", "GET", "/nodes/pve2/storage/ceph/status")
     assert (ceph["total"], ceph["used"], ceph["shared"]) == (1000 * GIB, 250 * GIB, 1)
     assert "KEY" not in repr(api(sim, "pve1", "GET", "/storage/ceph"))
+
+
+# pve-storage PVE/Storage/Plugin.pm: decode_value parses content and nodes into a Perl hash,
+# encode_value writes them back with join(',', keys %$hash): no duplicates, hash order (which
+# pvesim simulates by the SHA-1 of each item: reproducible, but not the order given).
+def _hash_order(*items):
+    return ",".join(sorted(set(items), key=lambda item: hashlib.sha1(item.encode()).hexdigest()))
+
+
+def test_content_and_nodes_are_sets_in_hash_order(sim):
+    given_content, given_nodes = "vztmpl,iso,images,iso,backup", "pve1,pve2,pve1"
+    content, nodes = _hash_order("vztmpl", "iso", "images", "backup"), _hash_order("pve1", "pve2")
+    assert content == "images,backup,vztmpl,iso" and nodes == "pve2,pve1"  # neither is the order given
+    api(sim, "pve1", "POST", "/storage", storage="s1", type="dir", path="/srv/s1", content=given_content,
+        nodes=given_nodes)
+    section = api(sim, "pve1", "GET", "/storage/s1")
+    assert (section["content"], section["nodes"]) == (content, nodes)
+    listed = [s for s in api(sim, "pve1", "GET", "/storage") if s["storage"] == "s1"][0]
+    assert (listed["content"], listed["nodes"]) == (content, nodes)
+    # storage_info (content_hash_to_string) for the node's storage list, and /cluster/resources
+    on_node = [s for s in api(sim, "pve1", "GET", "/nodes/pve1/storage") if s["storage"] == "s1"][0]
+    assert on_node["content"] == content
+    resources = [r for r in api(sim, "pve1", "GET", "/cluster/resources", type="storage")
+                 if r["storage"] == "s1" and r["node"] == "pve1"]
+    assert resources[0]["content"] == content
+    # an update is a set as well
+    api(sim, "pve1", "PUT", "/storage/s1", content="iso,images,images", nodes="pve2,pve1,pve2")
+    section = api(sim, "pve1", "GET", "/storage/s1")
+    assert (section["content"], section["nodes"]) == (_hash_order("iso", "images"), nodes)
+    # what depends on membership still works: the storage is on both nodes, and offers images
+    for node in ("pve1", "pve2"):
+        assert "s1" in [s["storage"] for s in api(sim, node, "GET", "/nodes/%s/storage" % node, content="images")]
+
+
+def test_scenario_and_default_content_are_sets_too():
+    sim = make_sim(scenario(storage=[{"storage": "tank", "type": "zfspool", "pool": "tank",
+                                      "content": ["rootdir", "images", "rootdir"], "nodes": "pve2,pve1"}]))
+    section = api(sim, "pve1", "GET", "/storage/tank")
+    assert (section["content"], section["nodes"]) == (_hash_order("rootdir", "images"), _hash_order("pve1", "pve2"))
+    api(sim, "pve1", "POST", "/storage", storage="plain", type="dir", path="/srv/plain")  # the type's default
+    assert api(sim, "pve1", "GET", "/storage/plain")["content"] == _hash_order("images", "rootdir")
