@@ -38,6 +38,12 @@ CASES = [
                                         "hosts": [{"address": "192.0.2.10", "names": ["backup.bench.example", "backup"]}]}),
     ("node: notes and Wake-on-LAN MAC", "node", {"api_host": "{a}", "node": "pve-b", "description": "rack 4",
                                                  "wakeonlan": "aa:bb:cc:dd:ee:01"}),
+    ("storage: NFS share (target: login + 1 read)", "storage",
+     {"api_host": "{a}", "name": "bench-nfs", "type": "nfs", "server": "192.0.2.50", "export": "/srv/bench",
+      "content": ["backup", "iso"], "nodes": ["pve-a", "pve-b"], "prune_backups": {"keep_daily": 7}}),
+    ("storage: PBS with its password", "storage",
+     {"api_host": "{a}", "name": "bench-pbs", "type": "pbs", "server": "192.0.2.60", "datastore": "store",
+      "username": "backup@pbs", "password": "{password}"}),
 ]
 RUNS = (("check mode", ["--check"]), ("change", []), ("no change", []))
 

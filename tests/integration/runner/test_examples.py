@@ -34,7 +34,7 @@ from pvesim import scenario
 from pvesim.certs import fingerprint
 from pvesim.testing import running
 
-MODULES = ("cluster", "cluster_join_info", "node")
+MODULES = ("cluster", "cluster_join_info", "node", "storage")
 CONNECTION_OPTIONS = ("api_host", "api_port", "api_user", "api_password", "api_token_id", "api_token_secret",
                       "ca_path", "validate_certs")
 EXAMPLE_DOMAIN = ".example.com"  # api_host: <node>.example.com
@@ -56,9 +56,14 @@ ORDER = [
     ("node", "Custom API certificate"),
     ("node", "Reboot a node and wait until it is back"),
     ("node", "Wake a node up"),
+    ("storage", "NFS share for ISO images and backups, on two nodes only"),
+    ("storage", "Local directory for container templates"),
+    ("storage", "Proxmox Backup Server, its password sent only when the storage is created"),
+    ("storage", "Take the NFS share out of use for a while"),
 ]
 # After these the node is gone from the cluster: each runs twice in a row instead.
 ORDER_LAST = [
+    ("storage", "Remove the template directory's definition (its files stay)"),
     ("cluster", "Shut down a node that leaves the cluster for good"),
     ("cluster", "Remove a node that has been shut down for good"),
 ]
@@ -68,6 +73,7 @@ NEVER_IDEMPOTENT = {("node", "Reboot a node and wait until it is back")}
 NODE_ADDRESSES = {"pve-a": ["10.10.0.1", "10.20.0.1"], "pve-b": ["10.10.0.2", "10.20.0.2"],
                   "pve-c": ["10.10.0.3", "10.20.0.3"]}
 SUBSCRIPTION_KEY = "pve2c-0123456789"
+PBS_PASSWORD = "pbs-example-secret"
 
 
 def load_examples(module):
@@ -107,7 +113,8 @@ def _connect(task, pve):
 
 def _extra_vars(pve):
     """What an inventory or vault gives the examples."""
-    return {"root_password": pve.password, "vault_pve_b_subscription": SUBSCRIPTION_KEY}
+    return {"root_password": pve.password, "vault_pve_b_subscription": SUBSCRIPTION_KEY, "pbs_password": PBS_PASSWORD,
+            "pbs_fingerprint": ":".join(["5a"] * 32)}
 
 
 def _ordered_examples():
@@ -181,7 +188,10 @@ def test_examples_run_as_written_and_are_idempotent(pve, tmp_path):
     assert "aa:bb:cc:dd:ee:ff" in hosts["pve-b"].node_config["wakeonlan"]
     assert first("node", "Reboot a node and wait until it is back")["changed"] is True
     # the secrets never reach the output
-    for secret in (pve.password, SUBSCRIPTION_KEY, "".join(key_pem.strip().splitlines()[1:-1])[:40]):
+    storages = {item["storage"]: item for item in pve.client("pve-a").storage.get()}
+    assert storages["nfs-backup"]["disable"] == 1 and set(storages["nfs-backup"]["content"].split(",")) == {"iso", "backup"}
+    assert storages["pbs1"]["datastore"] == "store1" and "templates" not in storages
+    for secret in (pve.password, SUBSCRIPTION_KEY, PBS_PASSWORD, "".join(key_pem.strip().splitlines()[1:-1])[:40]):
         assert secret not in run.output.replace("\\n", "")
 
 

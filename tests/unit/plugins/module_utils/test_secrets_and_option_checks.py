@@ -69,8 +69,8 @@ def join_info(links):
 def test_cluster_checks_collect_every_problem():
     errors = _cluster.option_errors(cluster_params(cluster_name="a" * 16, nodeid=0, votes=0,
                                                    links=[{"address": "10.0.0.300", "priority": 300}]))
-    assert [error.split(":", maxsplit=1)[0] for error in errors] == ["cluster_name", "nodeid", "votes", "links[0].address (link0)",
-                                                         "links[0].priority"]
+    assert [error.split(":", maxsplit=1)[0] for error in errors] == [
+        "cluster_name", "nodeid", "votes", "links[0].address (link0)", "links[0].priority"]
     assert _cluster.option_errors(cluster_params(cluster_name="lab")) == []
 
 
