@@ -172,6 +172,8 @@ def test_content_in_another_order_than_pve_returns_it_is_no_change(pve, tmp_path
     run_phase(pve, tmp_path, "order-create", [options])
     stored = api_storages(pve)[storage_id("dir")]
     assert set(stored["content"].split(",")) == set(options["content"])
+    # pvesim answers as PVE does, in its own order: a module comparing in order would see a change
+    assert stored["content"].split(",") != options["content"] and stored["nodes"].split(",") != options["nodes"], stored
     reordered = dict(options, content=list(reversed(options["content"])) + ["iso"], nodes=sorted(options["nodes"]))
     results = run_phase(pve, tmp_path, "order-again", [reordered, options])
     assert [result["changed"] for result in results.values()] == [False], results
