@@ -22,6 +22,8 @@ HANDLER_MODULES = (access_routes, cluster, guest_config, guest_power, guest_snap
                    node_routes, resources, storage, tasks, version)
 
 SCENARIO_KEYS = (
+    # first, as before this list existed (pvesim.faults was imported before the handlers):
+    # the fault actions need nothing the other keys build
     ("faults", faults.load_scenario_faults),
     # groups before users, users before tokens, all before the ACLs that name them
     ("groups", access.load_groups),
