@@ -62,6 +62,8 @@ def show(hosts, credentials):
         print("  node %-5s id %s %-7s %-15s dns %s (%s)  tz %s  cpu %s" % (
             item["name"], item["nodeid"], "online" if item["online"] else "offline", item["ip"],
             ", ".join(dns.get(k) for k in ("dns1", "dns2", "dns3") if dns.get(k)), dns.get("search"), zone, cpu))
+    for storage in api.get("/storage"):
+        print("  storage %-12s %-8s content %s" % (storage["storage"], storage["type"], storage.get("content", "")))
     for guest in api.get("/cluster/resources?type=vm"):
         print("  guest %s %-10s on %s (%s)" % (guest["vmid"], guest["name"], guest["node"], guest["status"]))
 
