@@ -10,7 +10,7 @@ COLL_LINK   := $(COLLECTIONS)/ansible_collections/proxops/proxmox
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PYTHONPATH := $(CURDIR):$(COLLECTIONS)
 
-.PHONY: help setup collection demo test bench unit pvesim-test packaging integration sanity sanity-2.16 sanity-2.21 build clean
+.PHONY: help setup collection demo test bench unit pvesim-test pvesim-wheel packaging integration sanity sanity-2.16 sanity-2.21 build clean
 
 help:
 	@sed -n 's/^# //p' Makefile | head -2
@@ -34,7 +34,13 @@ unit: setup
 pvesim-test: setup
 	$(PY) -m pytest -q tests/pvesim
 
-packaging: setup
+# pvesim as a wheel of its own (pvesim/pyproject.toml), built from a copy so no build files land in pvesim/
+pvesim-wheel: setup
+	@rm -rf build/pvesim-src build/wheels && mkdir -p build/wheels
+	@cp -r pvesim build/pvesim-src && find build/pvesim-src -name __pycache__ -prune -exec rm -rf {} +
+	$(VENV)/bin/pip wheel --quiet --no-deps -w build/wheels build/pvesim-src
+
+packaging: setup pvesim-wheel
 	$(PY) -m pytest -q tests/packaging
 
 integration: setup
