@@ -270,6 +270,7 @@ RETURN = r"""
 snapname:
   description:
     - The snapshot the run is about; with O(create=true), the name of the new snapshot (taken now or earlier).
+    - V(null) for retention without O(create=true).
   returned: always
   type: str
   sample: daily-20260131
