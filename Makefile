@@ -63,6 +63,7 @@ test: setup unit pvesim-test packaging integration sanity
 
 bench: setup
 	$(PY) benchmarks/requests_per_task.py
+	$(PY) benchmarks/snapshot_retention.py
 
 demo: setup
 	$(PY) demo/run.py

@@ -34,7 +34,7 @@ from pvesim import scenario
 from pvesim.certs import fingerprint
 from pvesim.testing import running
 
-MODULES = ("cluster", "cluster_join_info", "node", "storage")
+MODULES = ("cluster", "cluster_join_info", "node", "storage", "snapshot", "snapshot_info")
 CONNECTION_OPTIONS = ("api_host", "api_port", "api_user", "api_password", "api_token_id", "api_token_secret",
                       "ca_path", "validate_certs")
 EXAMPLE_DOMAIN = ".example.com"  # api_host: <node>.example.com
@@ -60,9 +60,18 @@ ORDER = [
     ("storage", "Local directory for container templates"),
     ("storage", "Proxmox Backup Server, its password sent only when the storage is created"),
     ("storage", "Take the NFS share out of use for a while"),
+    ("snapshot", "Daily snapshots of every guest, the last seven kept"),
+    ("snapshot", "Snapshot a VM before an upgrade"),
+    ("snapshot", "Snapshot a VM with its RAM, found by name"),
+    ("snapshot", "Roll a VM back and start it"),
+    ("snapshot", "Remove the hourly snapshots older than two days from the guests on pve-a, waiting for backups"),
+    ("snapshot_info", "List every snapshot of the cluster"),
+    ("snapshot_info", "Show the snapshots older than 30 days"),
+    ("snapshot_info", "List the daily snapshots of the VMs on pve-a"),
 ]
 # After these the node is gone from the cluster: each runs twice in a row instead.
 ORDER_LAST = [
+    ("snapshot", "Remove the snapshot once the upgrade is good"),
     ("storage", "Remove the template directory's definition (its files stay)"),
     ("cluster", "Shut down a node that leaves the cluster for good"),
     ("cluster", "Remove a node that has been shut down for good"),
