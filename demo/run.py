@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make demo`: start pvesim with three standalone hosts, run demo/site.yml, show what it did."""
+"""`make demo`: start pvesim with three standalone hosts, run demo/site.yml (cluster, nodes, storage, snapshots), show what it did."""
 
 import json
 import os
