@@ -12,6 +12,9 @@ Python API (``sim.faults``)::
     sim.faults.expire_tickets()
     sim.faults.lose_quorum("pve1"); sim.faults.restore_quorum("pve1")
     sim.faults.shop_unreachable(node="pve1", count=1)               # subscription checks fail
+    sim.faults.storage_unreachable("10.0.0.5")                    # a storage server, or a storage id
+    sim.faults.storage_reachable("10.0.0.5")
+    sim.faults.set_lock(100, "backup"); sim.faults.set_lock(100, None)   # = sim.set_lock
     sim.faults.clear()
 
 ``path`` is a shell glob on the API path (``/nodes/*/status``) or a route template
@@ -34,6 +37,7 @@ class Faults:
         self._lock = threading.Lock()
         self.rules = []  # dicts: kind (fail|latency|drop), path, method, node, count (None = forever), ...
         self.task_failures = {}  # vmid -> [messages], consumed by Simulator.start_task
+        self.unreachable_storage = set()  # storage servers (address or name) or storage ids that do not answer
 
     # --- request faults ------------------------------------------------------
     def _add(self, kind, path, method, count, node, **extra):
@@ -106,6 +110,37 @@ class Faults:
         """For the subscription handlers: True when a check on ``node`` cannot reach the shop (consumes one)."""
         return bool(self._take(("shop",), node, None, "*", None, first_only=True))
 
+    # --- storage servers and guest locks -----------------------------------------
+    def storage_unreachable(self, target):
+        """The network storage server ``target`` (its ``server``/``portal``/``monhost`` as
+        storage.cfg names it) or every server of the storage with id ``target`` stops
+        answering: activating such a storage fails (``storage 'x' is not online``, a PBS
+        storage ``x: error fetching datastores - ...``), so ``POST /storage`` fails, and
+        its status on every node is inactive.  Until :meth:`storage_reachable` or
+        :meth:`clear`."""
+        with self._lock:
+            self.unreachable_storage.add(str(target))
+
+    def storage_reachable(self, target):
+        with self._lock:
+            self.unreachable_storage.discard(str(target))
+
+    def storage_down(self, storeid, section):
+        """For the storage domain: whether storage ``storeid`` cannot be reached."""
+        with self._lock:
+            if not self.unreachable_storage:
+                return False
+            servers = {storeid}
+            for key in ("server", "portal", "monhost"):
+                servers.update(part.split(":")[0] if key == "portal" else part
+                               for part in str(section.get(key) or "").replace(";", ",").replace(" ", ",").split(",")
+                               if part)
+            return bool(servers & self.unreachable_storage)
+
+    def set_lock(self, vmid, lock=None):
+        """Put ``lock`` on guest ``vmid`` (None takes it off): :meth:`pvesim.model.Simulator.set_lock`."""
+        return self.sim.set_lock(vmid, lock)
+
     # --- task, node, ticket and quorum faults -----------------------------------
     def fail_next_task(self, vmid, message="simulated task failure"):
         """The next task started on guest ``vmid`` ends with ``message`` as its exit status."""
@@ -160,23 +195,27 @@ class Faults:
         with self._lock:
             self.rules.clear()
             self.task_failures.clear()
+            self.unreachable_storage.clear()
 
     def describe(self):
         with self._lock:
             return {"rules": [dict(r) for r in self.rules],
-                    "task_failures": {str(k): list(v) for k, v in self.task_failures.items()}}
+                    "task_failures": {str(k): list(v) for k, v in self.task_failures.items()},
+                    "unreachable_storage": sorted(self.unreachable_storage)}
 
     # --- JSON form ----------------------------------------------------------------
     def apply(self, spec):
         """Apply one action or a list of them, each a dict with ``action`` and the keyword
         arguments of the method of that name: ``fail_next``, ``add_latency``, ``drop_next``,
         ``fail_next_task``, ``set_offline``, ``set_online``, ``expire_tickets``,
-        ``lose_quorum``, ``restore_quorum``, ``shop_unreachable``, ``clear``.  Example:
+        ``lose_quorum``, ``restore_quorum``, ``shop_unreachable``, ``storage_unreachable``,
+        ``storage_reachable``, ``set_lock``, ``clear``.  Example:
         ``{"action": "fail_next", "path": "/version", "status": 595, "message": "No route to host"}``.
         """
         actions = spec if isinstance(spec, list) else [spec]
         allowed = {"fail_next", "add_latency", "drop_next", "fail_next_task", "set_offline", "set_online",
-                   "expire_tickets", "lose_quorum", "restore_quorum", "shop_unreachable", "clear"}
+                   "expire_tickets", "lose_quorum", "restore_quorum", "shop_unreachable", "storage_unreachable",
+                   "storage_reachable", "set_lock", "clear"}
         for action in actions:
             args = dict(action)
             name = args.pop("action", None)

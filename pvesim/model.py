@@ -137,6 +137,8 @@ class Task:
     end_at: float = unsaved_field("a saved task has finished", default=0.0)
     # callable(task) applying the effect; raising fails the task
     finish: object = unsaved_field("code, not data", default=None)
+    # callable(task) undoing what the task's start did, when it fails (not when its node dies)
+    abort: object = unsaved_field("code, not data", default=None)
     guest: Guest = unsaved_field("the lock is kept on the guest", default=None)  # the guest whose config it locks
     status: str = "running"
     exitstatus: str = None
@@ -249,6 +251,25 @@ class Simulator:
         """The hosts that share ``fs`` (a cluster's members, or one standalone host)."""
         return [h for h in self.hosts.values() if h.fs is fs]
 
+    def guest(self, vmid):
+        """The guest ``vmid`` (of any cluster), or None."""
+        for fs in self.filesystems():
+            if int(vmid) in fs.guests:
+                return fs.guests[int(vmid)]
+        return None
+
+    def set_lock(self, vmid, lock):
+        """Write ``lock: <lock>`` into guest ``vmid``'s config, as another tool would (a backup
+        job: ``backup``); None removes it, as ``qm unlock`` / ``pct unlock`` do.  Calls that
+        check the lock (snapshot, rollback, config, migrate) refuse the guest meanwhile with
+        PVE's ``VM is locked (backup)`` / ``CT is locked (backup)``.  Returns the old lock."""
+        with self.lock:
+            guest = self.guest(vmid)
+            if guest is None:
+                raise KeyError("no guest %s" % vmid)
+            old, guest.lock = guest.lock, lock or None
+            return old
+
     def node_of(self, host, name):
         """Resolve ``{node}`` as seen from ``host``: only nodes of its own cluster exist."""
         other = self.hosts.get(name)
@@ -276,12 +297,14 @@ class Simulator:
         """Real seconds a simulated duration takes."""
         return simulated_seconds * self.time_scale
 
-    def start_task(self, host, task_type, task_id, user, duration, finish=None, guest=None, lock=None):
+    def start_task(self, host, task_type, task_id, user, duration, finish=None, guest=None, lock=None,
+                   abort=None):
         """Start an async task on ``host`` and return its UPID.
 
         ``finish(task)`` runs when the task is due (on the next :meth:`tick`); whatever
-        it raises ends the task with that message as ``exitstatus``.  With ``guest``
-        and ``lock`` the guest's config is locked while the task runs.
+        it raises ends the task with that message as ``exitstatus``, and then ``abort(task)``
+        runs, if given.  With ``guest`` and ``lock`` the guest's config is locked while the
+        task runs.
         """
         if guest is not None and lock:
             if guest.lock:
@@ -295,7 +318,7 @@ class Simulator:
         task = Task(
             upid=upid, node=host.name, type=task_type, id=str(task_id), user=user, starttime=starttime,
             end_at=time.monotonic() + self.delay(duration), finish=finish, guest=guest if lock else None,
-            pid=self._pid, pstart=pstart,
+            pid=self._pid, pstart=pstart, abort=abort,
         )
         if self.faults is not None:  # sim.faults.fail_next_task(vmid, message)
             task.fail_with = self.faults.take_task_failure(guest.vmid if guest is not None else task_id)
@@ -359,6 +382,8 @@ class Simulator:
         except Exception as err:  # a task's failure text, whatever raised it
             task.exitstatus = str(err)
         if task.exitstatus != "OK":
+            if task.abort is not None:
+                task.abort(task)
             task.log("TASK ERROR: %s" % task.exitstatus)
         else:
             task.log("TASK OK")

@@ -106,6 +106,7 @@ def build(scenario, time_scale=0.0, address_of=None, port=8006, cluster_name=Non
             maxmem=int(item.get("maxmem", 0)), mem=int(item.get("mem", 0)), maxdisk=int(item.get("maxdisk", 0)),
             disk=int(item.get("disk", 0)), tags=item.get("tags"), pool=item.get("pool"),
             template=int(item.get("template", 0) or 0),
+            lock=item.get("lock") or None,  # /cluster/resources reports a guest's config lock
             # a guest that runs is one that comes back after its node boots
             onboot=int(item.get("onboot", item.get("status") == "running")),
         )

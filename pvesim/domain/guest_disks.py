@@ -39,6 +39,32 @@ def format_size(size):
     return str(size)
 
 
+def _drive(value):
+    """``(volid, options)`` of a drive or mount point value (``vol,k=v``, or ``file=``/``volume=``)."""
+    parts = str(value).split(",")
+    opts = dict(p.split("=", 1) for p in parts if "=" in p)
+    volid = parts[0] if "=" not in parts[0] else opts.get("file", opts.get("volume", ""))
+    return volid, opts
+
+
+def config_volumes(guest_type, config, cdroms=False):
+    """``(key, volid, options)`` for each drive (QEMU) or mount point (LXC) of a config, in
+    key order, as ``foreach_volume`` visits them: no ``unusedN``, CD-ROMs only with
+    ``cdroms``.  A bind mount's volid is its host path."""
+    pattern = disk_pattern(guest_type)
+    items = []
+    for key, value in sorted((config or {}).items()):
+        if not pattern.match(key) or key.startswith("unused") or not isinstance(value, str):
+            continue
+        volid, opts = _drive(value)
+        if opts.get("media") == "cdrom" and not cdroms:
+            continue
+        if volid in ("", "none") and opts.get("media") != "cdrom":
+            continue
+        items.append((key, volid, opts))
+    return items
+
+
 def disk_items(guest):
     """``(key, storeid, size)`` for each volume in the guest's config (no CD-ROMs)."""
     pattern = disk_pattern(guest.type)

@@ -11,8 +11,9 @@ import hashlib
 import re
 import time
 
-from pvesim.domain.guest_disks import MIB, disk_items, disk_pattern, format_size, is_disk_key
+from pvesim.domain.guest_disks import MIB, config_volumes, disk_items, disk_pattern, format_size, is_disk_key
 from pvesim.domain.storage_config import available_on, content_of, storage_cfg
+from pvesim.domain.volumes import new_volname, vmstate_volid
 from pvesim.errors import ApiError
 from pvesim.model import GIB, Guest
 
@@ -91,6 +92,13 @@ def ensure_config(fs, guest):
     if guest.config:
         return guest.config
     size = format_size(guest.maxdisk or 8 * GIB)
+    cfg = storage_cfg(fs)
+
+    def volume(store):
+        # a template's disks are base volumes (create_base renames them), as on PVE
+        section = cfg.get(store, {"type": "lvmthin"})
+        return "%s:%s" % (store, new_volname(section, guest.vmid, 0, guest.type, base=bool(guest.template)))
+
     if guest.type == "qemu":
         store = _default_image_storage(fs, guest.node, "images")
         uuid = hashlib.md5(b"%d" % guest.vmid).hexdigest()
@@ -98,7 +106,7 @@ def ensure_config(fs, guest):
             "name": guest.name or "VM%d" % guest.vmid, "cores": guest.maxcpu, "sockets": 1,
             "memory": str(max(guest.maxmem // MIB, 16)), "ostype": "l26", "scsihw": "virtio-scsi-single",
             "boot": "order=scsi0;net0", "net0": "virtio=%s,bridge=vmbr0,firewall=1" % mac_address(guest.vmid),
-            "scsi0": "%s:vm-%d-disk-0,iothread=1,size=%s" % (store, guest.vmid, size),
+            "scsi0": "%s,iothread=1,size=%s" % (volume(store), size),
             "smbios1": "uuid=%s-%s-%s-%s-%s" % (uuid[:8], uuid[8:12], uuid[12:16], uuid[16:20], uuid[20:]),
             "vmgenid": "%s-%s-%s-%s-%s" % (uuid[::-1][:8], uuid[8:12], uuid[12:16], uuid[16:20], uuid[20:]),
         }
@@ -107,7 +115,7 @@ def ensure_config(fs, guest):
         config = {
             "hostname": guest.name or "CT%d" % guest.vmid, "cores": guest.maxcpu,
             "memory": max(guest.maxmem // MIB, 16), "swap": 512, "ostype": "debian", "arch": "amd64",
-            "rootfs": "%s:vm-%d-disk-0,size=%s" % (store, guest.vmid, size),
+            "rootfs": "%s,size=%s" % (volume(store), size),
             "net0": "name=eth0,bridge=vmbr0,firewall=1,hwaddr=%s,ip=dhcp,type=veth" % mac_address(guest.vmid),
         }
     if guest.tags:
@@ -124,7 +132,12 @@ def fill_snapshot_configs(fs, guest):
     """Scenario snapshots saved no config: they get the guest's current one."""
     for snap in guest.snapshots.values():
         if not snap.config:
-            snap.config = copy.deepcopy(ensure_config(fs, guest))
+            # the keys __snapshot_copy_config copies: not the description, not unusedN
+            snap.config = {k: copy.deepcopy(v) for k, v in ensure_config(fs, guest).items()
+                           if k != "description" and not k.startswith("unused")}
+            if snap.vmstate and guest.type == "qemu":
+                volids = [v for _k, v, _o in config_volumes("qemu", snap.config)]
+                snap.config["vmstate"] = vmstate_volid(fs, guest.vmid, snap.name, snap.config, volids)
 
 
 def _memory_mib(value, default=512):
@@ -161,7 +174,7 @@ def allocate_new_volumes(fs, guest_type, vmid, node, settings, default_storage=N
     pattern = disk_pattern(guest_type)
     used = {0}
     for value in fs.guests.get(vmid).config.values() if vmid in fs.guests else []:
-        m = re.search(r"vm-%d-disk-(\d+)" % vmid, str(value))
+        m = re.search(r"(?:vm|base|subvol)-%d-disk-(\d+)" % vmid, str(value))
         if m:
             used.add(int(m.group(1)) + 1)
     index = max(used)
@@ -186,9 +199,12 @@ def allocate_new_volumes(fs, guest_type, vmid, node, settings, default_storage=N
             what = "vm images" if guest_type == "qemu" else "container directories"
             raise ApiError.param({"storage": "storage '%s' does not support %s" % (storeid, what)})
         size = int(float(m.group(2)) * GIB)
-        volume = "%s:vm-%d-disk-%d" % (storeid, vmid, index)
+        # qemu-server create_disks: the format asked for, else the storage's default; the
+        # option is dropped once the volume exists ("no longer needed")
+        fmt = ([o.split("=", 1)[1] for o in rest.split(",") if o.startswith("format=")] or [None])[0]
+        volume = "%s:%s" % (storeid, new_volname(section, vmid, index, guest_type, fmt))
         index += 1
-        opts = [o for o in rest.split(",") if o and not o.startswith("size=")]
+        opts = [o for o in rest.split(",") if o and not o.startswith(("size=", "format="))]
         settings[key] = ",".join([volume] + opts + ["size=%s" % format_size(size)])
     return settings
 

@@ -14,7 +14,7 @@ from pvesim import state_file
 from pvesim.model import ClusterFS, Guest, Host, Simulator, Snapshot, Task
 
 # Fields the state file leaves out on purpose (declared with model.unsaved_field).
-NOT_SAVED = {("Task", "end_at"), ("Task", "finish"), ("Task", "guest")}
+NOT_SAVED = {("Task", "end_at"), ("Task", "finish"), ("Task", "abort"), ("Task", "guest")}
 
 
 def _default(item):
