@@ -10,7 +10,7 @@ COLL_LINK   := $(COLLECTIONS)/ansible_collections/proxops/proxmox
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PYTHONPATH := $(CURDIR):$(COLLECTIONS)
 
-.PHONY: help setup collection demo test bench unit pvesim-test pvesim-wheel packaging integration sanity sanity-2.16 sanity-2.21 build clean
+.PHONY: help setup collection demo test bench unit pvesim-test pvesim-wheel packaging integration sanity sanity-2.16 sanity-2.21 build clean docs docs-lint
 
 help:
 	@sed -n 's/^# //p' Makefile | head -2
@@ -54,11 +54,36 @@ sanity-2.16: setup
 sanity-2.21: setup
 	scripts/ansible-test-sanity.sh 2.21 3.13
 
+# The documentation site: antsibull-docs renders the plugins' docs and docs/docsite/ (extra docs), Sphinx builds HTML.
+DOCS_VENV := .venv-docs
+DOCS_ENV  := env PATH=$(CURDIR)/$(DOCS_VENV)/bin:$$PATH
+DOCSITE   := build/docsite
+
+$(DOCS_VENV)/.installed: requirements-docs.txt
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install --quiet --upgrade pip
+	$(DOCS_VENV)/bin/pip install --quiet -r requirements-docs.txt
+	touch $@
+
+docs-lint: setup $(DOCS_VENV)/.installed
+	$(DOCS_ENV) antsibull-docs lint-collection-docs --plugin-docs $(COLL_LINK)
+
+# Links into Ansible's own docs (intersphinx) resolve only where docs.ansible.com can be reached: warnings here.
+docs: docs-lint
+	@rm -rf $(DOCSITE) && mkdir -p $(DOCSITE) && chmod 700 $(DOCSITE)
+	$(DOCS_ENV) antsibull-docs sphinx-init --use-current --squash-hierarchy --fail-on-error --dest-dir $(DOCSITE) proxops.proxmox >/dev/null
+	@mkdir -p $(DOCSITE)/rst && chmod og-w $(DOCSITE)/rst
+	$(DOCS_ENV) antsibull-docs --config-file $(DOCSITE)/antsibull-docs.cfg collection --cleanup everything --fail-on-error \
+		--use-current --squash-hierarchy --dest-dir $(DOCSITE)/rst proxops.proxmox
+	$(DOCS_ENV) sphinx-build -M html $(DOCSITE)/rst $(DOCSITE)/build -c $(DOCSITE) -q 2>$(DOCSITE)/sphinx-warnings.txt
+	@test -f $(DOCSITE)/build/html/docsite/quickstart.html && test -f $(DOCSITE)/build/html/storage_module.html
+	@echo "docs: $(DOCSITE)/build/html/index.html ($$(wc -l < $(DOCSITE)/sphinx-warnings.txt) warnings, see $(DOCSITE)/sphinx-warnings.txt)"
+
 build: setup
 	@mkdir -p build
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build .
 
-test: setup unit pvesim-test packaging integration sanity
+test: setup unit pvesim-test packaging integration docs sanity
 	@echo "make test: all suites passed"
 
 bench: setup
