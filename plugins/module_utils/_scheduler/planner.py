@@ -49,7 +49,7 @@ class Move:
 
 
 class Planner:
-    """One planning run over a Model and its Rules; ``run()`` then ``result()``."""
+    """One planning run over a Model and its Rules: ``fix()``, then ``finish(strategy)`` (plan() drives it)."""
 
     def __init__(self, model, rules):
         self.model = model
@@ -156,15 +156,24 @@ class Planner:
                     return False
         return True
 
+    def arrivals(self, uid, target):
+        """How many of the unit's guests would migrate to ``target``."""
+        return sum(1 for guest in self.units[uid].members if self.loc[guest.vmid] != target)
+
     def fits(self, uid, target):
         return self.cap[target] + self.incoming(uid, target)[0] <= self.lim[target]
 
-    def can_move(self):
-        limit = self.options["max_migrations"]
-        if limit is not None and self.migrations() >= limit:
+    def can_move(self, count=1):
+        """``count`` more guest migrations stay within max_migrations."""
+        if count > self.room():
             self.cap_hit = True
             return False
         return True
+
+    def room(self):
+        """How many guest migrations max_migrations still allows (a large number without a cap)."""
+        limit = self.options["max_migrations"]
+        return 1 << 30 if limit is None else limit - self.migrations()
 
     def migrations(self):
         return sum(len(move.sources) for move in self.moves)
@@ -181,9 +190,10 @@ class Planner:
     def node_term(self, i, mem, cpu):
         """Objective term of node i with the given loads: weighted squared deviation from the centre.
 
-        CPU deviations within half the CPU threshold cost nothing: once CPU is balanced
-        enough, it should not stop memory from being balanced further (vCPU counts are
-        coarse, and a perfect CPU balance would block every memory move).
+        CPU deviations within a quarter of the CPU threshold either side of the centre cost
+        nothing: once CPU is balanced enough, it should not stop memory from being
+        balanced further (vCPU counts are coarse, and a perfect CPU balance would block
+        every memory move).
         """
         if not self.active[i]:
             return 0.0
@@ -258,7 +268,7 @@ class Planner:
                 why = sorted({why for guest in unit.members for why in self.rules.allowed_why.get(guest.vmid, [])})
                 need[unit.uid] = "rule: %s" % "; ".join(why)
         # Anti-affinity: on each node, one member of a group may stay.  Guests that leave
-        # anyway go first; then the one that cannot move, then the largest, stays.
+        # anyway go first; then the one that cannot leave, then the largest, stays.
         for label, vmids in self.rules.anti_groups:
             per_node = {}
             for vmid in vmids:
@@ -266,10 +276,15 @@ class Planner:
                 if uid not in need:
                     per_node.setdefault(self.loc[vmid], set()).add(uid)
             for node in sorted(per_node):
-                uids = sorted(per_node[node], key=lambda uid: (self.units[uid].fixed is None, -self.units[uid].claim, uid))
+                uids = sorted(per_node[node], key=lambda uid, node=node: (not self.stuck_on(uid, node), -self.units[uid].claim, uid))
                 for uid in uids[1:]:
                     need[uid] = "rule: %s (apart from %s)" % (label, ",".join(str(v) for v in self.units[uids[0]].vmids))
         return need
+
+    def stuck_on(self, uid, node):
+        """The unit cannot leave ``node``: it may not move, or its rules allow that node alone."""
+        unit = self.units[uid]
+        return bool(unit.fixed) or (unit.allowed is not None and unit.allowed <= {node})
 
     def fix(self):
         """Move every unit that must move to the best node that takes it now; make room or stage when none does."""
@@ -292,17 +307,15 @@ class Planner:
         while pending:
             progress = False
             for uid in list(pending):
-                if not self.can_move():
-                    break
                 target = self.best_target(uid)
-                if target is not None:
+                if target is not None and self.can_move(self.arrivals(uid, target)):
                     self.apply(uid, target, need[uid], "fix")
                     pending.remove(uid)
                     progress = True
             if not pending or not self.can_move():
                 break
             if not progress:
-                progress = any(self.make_room(uid, need[uid]) for uid in pending)
+                progress = any(self.make_room(uid, need[uid], set(pending)) for uid in pending)
             if not progress:
                 progress = any(self.stage(uid, pending, staged) for uid in pending)
             if not progress:
@@ -346,25 +359,27 @@ class Planner:
         needed = self.incoming(uid, free[0])[0] // 2 ** 20
         return "no allowed node has room for %d MiB (limit %d%% of memory)" % (needed, round(self.options["mem_limit"] * 100))
 
-    def make_room(self, uid, reason):
-        """Move other guests off an allowed node so that the unit fits there (smallest first, at most 4)."""
+    def make_room(self, uid, reason, pending):
+        """Move other guests off an allowed node so that the unit fits there (one that frees enough, else up to 4)."""
+        residents = {}
+        for other in self.units:
+            if other.uid not in pending and not other.fixed and not self.moved[other.uid] and other.uid not in self.unplaced and other.claim > 0:
+                residents.setdefault(self.node_of(other.uid), []).append(other.uid)
         for target in self.candidates(uid):
             short = self.cap[target] + self.incoming(uid, target)[0] - self.lim[target]
-            movable = [other.uid for other in self.units
-                       if other.uid != uid and not other.fixed and not self.moved[other.uid] and other.uid not in self.unplaced
-                       and self.node_of(other.uid) == target and other.claim > 0]
+            movable = residents.get(target, [])
             # One guest that frees enough alone (the smallest such), else the largest few.
             single = sorted((self.units[o].claim, o) for o in movable if self.units[o].claim >= short)
             order = [single[0][1]] if single else [o for _claim, o in sorted(((-self.units[o].claim, o) for o in movable))][:4]
             done = []
             for other in order:
-                if self.cap[target] + self.incoming(uid, target)[0] <= self.lim[target] or not self.can_move():
+                if self.cap[target] + self.incoming(uid, target)[0] <= self.lim[target] or not self.can_move(len(self.units[other].members)):
                     break
                 spot = next((i for i in self.candidates(other) if i != target and self.fits(other, i)), None)
                 if spot is None:
                     continue
                 done.append(self.apply(other, spot, "make room for %s" % ",".join(str(v) for v in self.units[uid].vmids), "evict"))
-            if self.fits(uid, target) and self.can_move():
+            if self.fits(uid, target) and self.can_move(self.arrivals(uid, target)):
                 self.apply(uid, target, reason, "fix")
                 return True
             for move in reversed(done):
@@ -381,7 +396,7 @@ class Planner:
         claim = self.units[uid].claim
         helps = any(other != uid and self.rules_allow(other, source) and self.cap[source] + self.incoming(other, source)[0] > self.lim[source]
                     and self.cap[source] - claim + self.incoming(other, source)[0] <= self.lim[source] for other in pending)
-        if not helps or not self.can_move():
+        if not helps or not self.can_move(len(self.units[uid].members)):
             return False
         spots = sorted((self.delta(uid, i), i) for i in range(self.n)
                        if i != source and self.active[i] and self.anti_free(uid, i) and self.fits(uid, i))
@@ -456,6 +471,7 @@ class Planner:
         term = self.node_term
         units, cap, lim = self.units, self.cap, self.lim
         guard = self.spread_guard(mem_cap)
+        room = self.room()
         k0, k1 = self.options["move_cost"], self.options["size_cost"] / self.mean_cm
         min_gain = self.options["min_gain"]
         best = None
@@ -509,7 +525,7 @@ class Planner:
                         score = gain / (k0 + k1 * m)
                         if score < min_gain or (best is not None and score <= best[0]):
                             continue
-                        if unit.allowed is not None and t not in unit.allowed:
+                        if unit.allowed is not None and t not in unit.allowed or len(unit.members) > room:
                             continue
                         if cap[t] + unit.claim > lim[t] or not self.anti_free(uid, t) or (guard and not guard(s, t, m)):
                             continue
@@ -532,6 +548,7 @@ class Planner:
         targets = [i for _p, i in press if self.by_mem[i]][:count_t]
         min_gain = self.options["min_gain"]
         guard = self.spread_guard(mem_cap)
+        room = self.room()
         best = None
         for s in sources:
             base_s = term(s, lm[s], lc[s])
@@ -559,7 +576,7 @@ class Planner:
                         score = gain / cost
                         if gain <= 0 or score < min_gain or (best is not None and score <= best[0]):
                             continue
-                        if unit_b.allowed is not None and s not in unit_b.allowed:
+                        if unit_b.allowed is not None and s not in unit_b.allowed or len(unit_a.members) + len(unit_b.members) > room:
                             continue
                         if not self.anti_free(uid_a, t) or not self.anti_free(uid_b, s) or (guard and not guard(s, t, dm)):
                             continue
@@ -598,8 +615,7 @@ class Planner:
                 self.unindex(uid, self.node_of(uid))
                 self.apply(uid, target, reason, "balance")
                 continue
-            limit = self.options["max_migrations"]
-            swap = self.best_swap(mem_cap) if limit is None or self.migrations() + 2 <= limit else None
+            swap = self.best_swap(mem_cap)
             if swap is None:
                 break
             _score, first, second = swap
@@ -726,7 +742,7 @@ class Planner:
         self.moves.pop(position)
         self.moved[uid] = False
         best = self.best_move(mem_cap=self.mem_cap)
-        if best is not None:
+        if best is not None and len(self.units[best[1]].members) <= len(move.sources):
             _score, other, target = best
             change = undo + self.delta(other, target)
             if change < -EPSILON:

@@ -8,7 +8,11 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -83,6 +87,18 @@ def test_plan_is_deterministic_and_ignores_input_order():
     for result in (plan(scn), plan(shuffled)):
         assert result["moves"] == first["moves"]
         assert result["nodes_after"] == first["nodes_after"]
+
+
+def test_plan_does_not_depend_on_hash_seeds():
+    script = ("import json, sys; from ansible_collections.proxops.proxmox.plugins.module_utils._scheduler import planner; "
+              "result = planner.plan(json.load(sys.stdin)); result['metrics'].pop('plan_seconds'); print(json.dumps(result, sort_keys=True))")
+    scn = lopsided({7: "plb_anti_affinity_x", 8: "plb_anti_affinity_x", 1: "plb_pin_a;plb_pin_c"})
+    outputs = set()
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=os.pathsep.join(path for path in sys.path if path))
+        outputs.add(subprocess.run([sys.executable, "-c", script], input=json.dumps(scn), capture_output=True, text=True,
+                                   env=env, check=True).stdout)
+    assert len(outputs) == 1
 
 
 def test_assigned_mode_balances_maxmem_and_vcpus():
