@@ -32,6 +32,10 @@ except ImportError:
 # real failures, "does not exist" among them, with a plain 500: repeating those is waste.
 RETRY_STATUSES = frozenset((502, 503, 504, 595, 596))
 IDEMPOTENT_METHODS = frozenset(("GET", "PUT", "DELETE"))
+# Seconds to wait for a connection (and its TLS handshake); api_timeout is the wait for an answer.
+CONNECT_TIMEOUT = 10.0
+# Retries of one call stop when they would run past api_timeout plus this many seconds.
+RETRY_BUDGET = 15.0
 
 
 class ProxmoxError(Exception):
@@ -119,7 +123,8 @@ class ProxmoxClient:
     """
 
     def __init__(self, host, port=8006, user="root@pam", password=None, otp=None, token_id=None, token_secret=None,
-                 validate_certs=True, ca_path=None, timeout=30, retries=3, backoff=0.5, max_backoff=8.0, sleep=time.sleep):
+                 validate_certs=True, ca_path=None, timeout=30, retries=3, backoff=0.5, max_backoff=8.0, sleep=time.sleep,
+                 retry_budget=RETRY_BUDGET):
         if not HAS_PROXMOXER:
             raise ProxmoxError("the proxmoxer and requests Python libraries are required")
         if token_id and "!" in token_id:  # "user@realm!name" given whole
@@ -134,6 +139,7 @@ class ProxmoxClient:
         self.verify = (ca_path or True) if validate_certs else False
         self.timeout = timeout
         self.retries = retries
+        self.retry_budget = retry_budget
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._sleep = sleep
@@ -151,7 +157,9 @@ class ProxmoxClient:
 
     # --- connection ------------------------------------------------------
     def _connect(self):
-        kwargs = dict(host=self.host, port=self.port, user=self.user, verify_ssl=self.verify, timeout=self.timeout)
+        kwargs = dict(host=self.host, port=self.port, user=self.user, verify_ssl=self.verify,
+                      timeout=(min(self.timeout, CONNECT_TIMEOUT), self.timeout))
+        started = time.monotonic()
         if self._token_id:
             kwargs.update(token_name=self._token_id, token_value=self._token_secret)
         else:
@@ -163,7 +171,7 @@ class ProxmoxClient:
                 # proxmoxer reports any failed ticket request this way; its text holds the HTTP code.
                 code = re.search(r"code: (\d+)", str(err))
                 status = int(code.group(1)) if code else 401
-                if status in RETRY_STATUSES and attempt < self.retries:
+                if status in RETRY_STATUSES and self._may_retry(attempt, started):
                     self._pause(attempt)
                     continue
                 if status != 401:
@@ -182,12 +190,14 @@ class ProxmoxClient:
                     % (self.auth_description, self.host, self.port,
                        "the one-time password in api_otp was not accepted" if self._otp else "api_otp is not set"),
                     status=401)
+            except requests.exceptions.ReadTimeout:
+                raise self._no_answer("POST", "/access/ticket")
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
                 if _certificate_not_verified(err):
                     raise self._tls_error(err)
                 # Asking for a ticket changes nothing on the server: safe to repeat
                 # (a TLS handshake cut short included: a host going down or restarting pveproxy).
-                if attempt >= self.retries:
+                if not self._may_retry(attempt, started):
                     raise self._connection_error(err)
                 self._pause(attempt)
         raise AssertionError("unreachable")
@@ -213,6 +223,18 @@ class ProxmoxClient:
     def _connection_error(self, err):
         return ProxmoxError("cannot reach the Proxmox VE API at %s:%s: %s" % (self.host, self.port, err), transient=True)
 
+    def _no_answer(self, method, path):
+        # the server took the request and said nothing: asking again would wait as long again
+        return ProxmoxError("no answer from %s:%s within %s seconds (api_timeout)" % (self.host, self.port, self.timeout),
+                            method=method, path=path, transient=True)
+
+    def _may_retry(self, attempt, started):
+        """Whether another try fits: retries left, and its pause within api_timeout plus the retry budget."""
+        if attempt >= self.retries:
+            return False
+        pause = min(self.max_backoff, self.backoff * (2 ** attempt))
+        return time.monotonic() - started + pause < self.timeout + self.retry_budget
+
     def _pause(self, attempt):
         delay = min(self.max_backoff, self.backoff * (2 ** attempt))
         self._sleep(delay * random.uniform(0.5, 1.0))
@@ -231,6 +253,7 @@ class ProxmoxClient:
         params = encode_params(params)
         renewed = False
         attempt = 0
+        started = time.monotonic()
         while True:
             api = None
             try:
@@ -246,15 +269,17 @@ class ProxmoxClient:
                     renewed = True  # the ticket expired or its key changed: log in again once; nothing ran
                     self._forget_login(api)
                     continue
-                if idempotent and status in RETRY_STATUSES and attempt < self.retries:
+                if idempotent and status in RETRY_STATUSES and self._may_retry(attempt, started):
                     self._pause(attempt)
                     attempt += 1
                     continue
                 raise self._answer_error(err, method, path)
+            except requests.exceptions.ReadTimeout:
+                raise self._no_answer(method, path)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
                 if _certificate_not_verified(err):
                     raise self._tls_error(err)
-                if (idempotent or _request_never_sent(err)) and attempt < self.retries:
+                if (idempotent or _request_never_sent(err)) and self._may_retry(attempt, started):
                     self._pause(attempt)
                     attempt += 1
                     continue
@@ -262,7 +287,7 @@ class ProxmoxClient:
                 error.method, error.path = method, path
                 raise error
             except requests.exceptions.RequestException as err:  # an answer cut short
-                if idempotent and attempt < self.retries:
+                if idempotent and self._may_retry(attempt, started):
                     self._pause(attempt)
                     attempt += 1
                     continue

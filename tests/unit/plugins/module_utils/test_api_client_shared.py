@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 
@@ -209,3 +210,107 @@ def test_client_from_options_with_token_and_no_verification():
 
     assert (client.host, client.port, client.user, client.verify, client.timeout) == ("pve1", 8006, "ops@pve", False, 7)
     assert client.auth_description == "API token ops@pve!ci"
+
+
+# --- a server that takes the connection and never answers ------------------------------------------
+
+
+@pytest.fixture
+def silent_server(tls_context):
+    """Accepts connections; with ``tls`` it completes the handshake and then reads forever, else it does not even do TLS."""
+    servers = []
+
+    def make(tls):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        held, stop = [], threading.Event()
+
+        def serve():
+            listener.settimeout(0.1)
+            while not stop.is_set():
+                try:
+                    connection, _address = listener.accept()
+                except OSError:
+                    continue
+                if tls:
+                    try:
+                        connection = tls_context.wrap_socket(connection, server_side=True)
+                    except OSError:
+                        continue
+                held.append(connection)  # kept open, never answered
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        servers.append((listener, stop, thread, held))
+        return listener.getsockname()[1], held
+
+    yield make
+    for listener, stop, thread, held in servers:
+        stop.set()
+        thread.join(5)
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+def test_no_answer_fails_after_api_timeout_once_not_per_retry(silent_server, ca_path, sleeps):
+    port, held = silent_server(tls=True)
+    client = ProxmoxClient("127.0.0.1", port=port, token_id="ci", token_secret="x", ca_path=ca_path, timeout=1, sleep=sleeps)
+
+    started = time.monotonic()
+    with pytest.raises(ProxmoxError) as caught:
+        client.get("/nodes/pve1/status")
+    elapsed = time.monotonic() - started
+
+    assert 1 <= elapsed < 3, elapsed  # one api_timeout, not four
+    assert len(held) == 1 and sleeps.delays == []
+    assert str(caught.value) == "no answer from 127.0.0.1:%d within 1 seconds (api_timeout) [GET /nodes/pve1/status]" % port
+    assert caught.value.transient
+
+
+def test_no_answer_to_the_login_is_said_so(silent_server, ca_path, sleeps):
+    port, held = silent_server(tls=True)
+    client = ProxmoxClient("127.0.0.1", port=port, password="pw", ca_path=ca_path, timeout=1, sleep=sleeps)
+
+    with pytest.raises(ProxmoxError) as caught:
+        client.get("/version")
+
+    assert "no answer from 127.0.0.1:%d within 1 seconds (api_timeout) [POST /access/ticket]" % port == str(caught.value)
+    assert len(held) == 1
+
+
+def test_hung_handshake_is_no_answer_too(silent_server, ca_path, sleeps):
+    """A server that takes the connection but never does TLS: urllib3 waits for the handshake with the read timeout."""
+    port, held = silent_server(tls=False)
+    client = ProxmoxClient("127.0.0.1", port=port, token_id="ci", token_secret="x", ca_path=ca_path, timeout=1, sleep=sleeps)
+
+    started = time.monotonic()
+    with pytest.raises(ProxmoxError) as caught:
+        client.get("/nodes")
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 3, elapsed
+    assert len(held) == 1
+    assert caught.value.transient and "no answer from 127.0.0.1:%d within 1 seconds (api_timeout)" % port in str(caught.value)
+
+
+def test_retries_stop_at_api_timeout_plus_the_budget(make_server, ca_path, monkeypatch):
+    """Gateway errors are retried with growing pauses, but no pause runs past api_timeout plus the retry budget."""
+    now = [1000.0]
+    monkeypatch.setattr("time.monotonic", lambda: now[0])
+    pauses = []
+
+    def sleep(seconds):
+        pauses.append(seconds)
+        now[0] += seconds
+
+    pve = make_server(tokens={"root@pam!ci": "tok-secret"})
+    pve.route("GET", "/nodes", Reply(503, "busy"))
+    client = ProxmoxClient("127.0.0.1", port=pve.port, token_id="ci", token_secret="tok-secret", ca_path=ca_path, timeout=1,
+                           retries=10, backoff=1.0, max_backoff=8.0, retry_budget=5, sleep=sleep)
+
+    with pytest.raises(ProxmoxError, match="busy"):
+        client.get("/nodes")
+
+    assert sum(pauses) < 1 + 5 and len(pauses) < 10, pauses
