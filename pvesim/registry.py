@@ -11,7 +11,7 @@ Nothing registers itself on import: a module only defines what this file lists.
 """
 
 from pvesim import access, faults, routing, schema
-from pvesim.domain import guests, ha_config, ha_manager, nodes, snapshots, storage_config
+from pvesim.domain import cpu_models, guests, ha_config, ha_manager, nodes, snapshots, storage_config
 from pvesim.handlers import access as access_routes
 from pvesim.handlers import (cluster, guest_config, guest_migration, guest_power, guest_snapshots, ha, resources,
                              storage, tasks, version)
@@ -33,6 +33,10 @@ SCENARIO_KEYS = (
     ("acl", access.load_acl),
     ("node_addresses", nodes.load_node_addresses),
     ("host_names", nodes.load_host_names),
+    # the architecture first: an aarch64 node's cpuinfo is checked against it
+    ("node_arch", nodes.load_node_arch),
+    ("cpuinfo", nodes.load_cpuinfo),
+    ("custom_cpu_models", cpu_models.load_custom_cpu_models),
     ("snapshots", snapshots.load_snapshots),
     ("ha_rules", ha_config.load_rules),
     # a guest's hastate makes it an HA resource; ha_resources then replace those, and

@@ -20,6 +20,7 @@ from pvesim.model import ClusterFS, Guest, Host
 DEFAULT_CPUINFO = {
     "model": "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz",
     "vendor": "GenuineIntel",
+    "family": "6",
     "sockets": 1,
     "cores": 8,
     "cpus": 8,

@@ -49,14 +49,27 @@ def storage_types():
 
 
 # --- the config --------------------------------------------------------------------
+# pve-storage Plugin.pm parse_config: the 'local' storage every read of storage.cfg has.
+PARSED_LOCAL = {"type": "dir", "path": "/var/lib/vz", "prune-backups": "keep-all=1",
+                "content": "backup,images,iso,rootdir,snippets,vztmpl"}
+
+
 def storage_cfg(fs):
-    """storage.cfg of ``fs``; a fresh file system starts with PVE's default storages."""
+    """storage.cfg of ``fs`` as PVE reads it; a fresh file system starts with PVE's default
+    storages.  Like Plugin.pm ``parse_config``, a missing ``local`` (or one that is not the
+    ``dir`` at /var/lib/vz) comes back as PVE's built-in one, and ``local`` has no ``nodes``."""
     if not fs.storage_initialized:
         fs.storage_initialized = True
         if not fs.storage:
             for section in DEFAULT_STORAGE:
                 section = dict(section, content=encode_set(section["content"]))
                 fs.storage[section.pop("storage")] = section
+    local = fs.storage.get("local")
+    if local is None or local["type"] != "dir" or local.get("path", "/var/lib/vz") != "/var/lib/vz":
+        fs.storage["local"] = dict(PARSED_LOCAL, content=encode_set(PARSED_LOCAL["content"]))
+    else:
+        local.setdefault("path", "/var/lib/vz")
+        local.pop("nodes", None)
     return fs.storage
 
 
@@ -116,15 +129,22 @@ def available_on(section, node):
 
 
 # --- checks PVE's SectionConfig makes -------------------------------------------------
-def _check_content(stype, value):
+def decode_content(stype, value):
+    """Plugin.pm ``decode_value`` for ``content``: a type the storage does not support is only
+    warned about and dropped; ``none`` mixes with nothing; nothing left is ``none`` where the
+    type allows it (``encode_value``), else refused.  Returns ``(stored text, warnings)``."""
     allowed = storage_types()[stype].get("content", {}).get("allowed", [])
-    items = split_list(value)
-    for item in items:
+    kept, warnings = [], []
+    for item in split_list(value):
         if item not in allowed:
-            raise ApiError.param({"content": "unsupported content type '%s'" % item})
-    if "none" in items and len(set(items)) > 1:
-        raise ApiError.param({"content": "unable to combine 'none' with other content types"})
-    return encode_set(items)
+            warnings.append("storage does not support content type '%s'" % item)
+            continue
+        kept.append(item)
+    if "none" in kept and len(set(kept)) > 1:
+        raise ApiError(500, "unable to combine 'none' with other content types")
+    if not kept and "none" not in allowed:
+        raise ApiError(500, "storage does not support content type 'none'")
+    return encode_set(kept) or "none", warnings
 
 
 def _check_nodes(value):
@@ -135,23 +155,176 @@ def _check_nodes(value):
     return encode_set(nodes)
 
 
-def config_values(stype, options):
-    """Typed API values as storage.cfg keeps them (lists joined, booleans 0/1), checked as
-    PVE's SectionConfig checks them."""
-    out = {}
+def check_config(stype, storeid, options, create):
+    """SectionConfig ``check_config`` with pve-storage's ``decode_value`` and the plugins'
+    own checks: typed API values as storage.cfg keeps them (lists joined, booleans 0/1).
+    Per key: a fixed option on update, an option the type does not have; ``content`` and
+    ``format`` the type does not support are dropped (``decode_value`` warns, and for
+    ``format`` its ``next`` leaves the key out).  On create: the required options, then
+    DirPlugin's path rule (dir, btrfs) and ``canonpath``.  Returns ``(values, warnings)``."""
+    rules = storage_types()[stype]["options"]
+    out, warnings = {}, []
     for key, value in options.items():
+        rule = rules.get(key)
+        if not create and rule is not None and rule.endswith("fixed"):
+            raise ApiError(500, "can't change value of fixed parameter '%s'" % key)
+        if rule is None:
+            raise ApiError(500, "unexpected property '%s'" % key)
         if isinstance(value, bool):
             value = int(value)
         if key == "content":
-            value = _check_content(stype, value)
+            value, more = decode_content(stype, value)
+            warnings += more
         elif key == "nodes":
             value = _check_nodes(value)
         elif key == "format":
             allowed = storage_types()[stype].get("format", {}).get("allowed")
             if allowed and value not in allowed:
-                raise ApiError(500, "storage does not support format '%s'" % value)
+                warnings.append("storage does not support format '%s'" % value)
+                continue
         out[key] = value
-    return out
+    if create:
+        for key, rule in sorted(rules.items()):
+            if rule.startswith("required") and key not in options:
+                raise ApiError(500, "missing value for required option '%s'" % key)
+        if stype in ("dir", "btrfs"):
+            path = str(out.get("path", ""))
+            if not re.match(r"^/[-/a-zA-Z0-9_.@]+$", path):
+                raise ApiError(500, "illegal path for directory storage: %s" % path)
+            out["path"] = canonpath(path)
+    return out, warnings
+
+
+def canonpath(path):
+    """Perl's File::Spec->canonpath: no repeated or trailing slashes, no ``/./``."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    return "/" + "/".join(parts)
+
+
+# --- the plugins' add and update hooks ----------------------------------------------------
+def _encryption_key(section, value):
+    """PBSPlugin.pm: ``autogen`` makes a key (``proxmox-backup-client key create``), anything
+    else must be a JSON key with ``data``; storage.cfg then holds its fingerprint (or 1)."""
+    if value == "autogen":
+        key = {"kdf": None, "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z",
+               "data": os.urandom(32).hex(), "fingerprint": ":".join("%02x" % b for b in os.urandom(32))}
+        text = json.dumps(key)
+    else:
+        text = value
+        try:
+            key = json.loads(value)
+        except ValueError:
+            key = None
+        if not isinstance(key, dict) or "data" not in key:
+            raise ApiError(500, "Value does not seems like a valid, JSON formatted encryption key!")
+    section["encryption-key"] = key.get("fingerprint") or 1
+    return text
+
+
+def on_add_hook(fs, stype, storeid, section, sensitive):
+    """The plugins' ``on_add_hook`` (run under the storage.cfg lock): the write-only options
+    go to /etc/pve/priv (``fs.storage_secrets``).  PBSPlugin.pm writes ``encryption-key
+    <fingerprint>`` and ``master-pubkey 1`` into the section and answers the key in
+    ``config``; ESXiPlugin.pm needs a password.  Returns the ``config`` answer or None."""
+    answer = {}
+    secrets = {k: v for k, v in sensitive.items() if v is not None}
+    if stype == "esxi" and sensitive.get("password") is None:
+        raise ApiError(500, "missing password")
+    if stype == "pbs":
+        if sensitive.get("encryption-key") is not None:
+            secrets["encryption-key"] = answer["encryption-key"] = _encryption_key(section,
+                                                                                   sensitive["encryption-key"])
+        if sensitive.get("master-pubkey") is not None:
+            if "encryption-key" not in section:
+                raise ApiError(500, "'master-pubkey' can only be used together with 'encryption-key'")
+            section["master-pubkey"] = 1
+    if secrets:
+        secrets_of(fs)[storeid] = secrets
+    return answer or None
+
+
+def on_update_hook(fs, stype, storeid, opts, sensitive):
+    """``on_update_hook``: a sensitive option given a value is stored, one in ``delete`` (None
+    here) removed.  PBSPlugin.pm updates ``encryption-key`` and ``master-pubkey`` in ``opts``
+    (without the create's check that a key exists for ``master-pubkey``)."""
+    answer = {}
+    stored = secrets_of(fs).setdefault(storeid, {})
+    for key, value in sensitive.items():
+        if value is None:
+            stored.pop(key, None)
+            continue
+        if stype == "pbs" and key == "encryption-key":
+            value = answer["encryption-key"] = _encryption_key(opts, value)
+        elif stype == "pbs" and key == "master-pubkey":
+            opts["master-pubkey"] = 1
+        stored[key] = value
+    if not stored:
+        secrets_of(fs).pop(storeid, None)
+    return answer or None
+
+
+# --- activation -----------------------------------------------------------------------------
+# Types whose plugin checks its server before activating (check_connection) and PBS, whose
+# activation asks the server for its datastores.
+CONNECTION_CHECKED = {"nfs", "cifs", "iscsi", "esxi"}
+
+
+def storage_online(sim, storeid, section):
+    """Whether the servers of a network storage answer (``sim.faults.storage_unreachable``)."""
+    faults = getattr(sim, "faults", None)
+    if faults is None or section["type"] not in CONNECTION_CHECKED | {"pbs", "iscsidirect", "rbd", "cephfs"}:
+        return True
+    return not faults.storage_down(storeid, section)
+
+
+def activate_storage(sim, fs, storeid, node):
+    """``PVE::Storage::activate_storage`` as ``POST /storage`` calls it: only for a storage that
+    is enabled on ``node``; a ``base`` storage first; then the plugin's ``check_connection``
+    ("storage 'x' is not online") and its activation (PBS: "x: error fetching datastores - ...")."""
+    cfg = storage_cfg(fs)
+    section = cfg[storeid]
+    if not is_enabled(section) or not available_on(section, node):
+        return
+    base = section.get("base")
+    if base and ":" in str(base):
+        base_id = str(base).split(":", 1)[0]
+        if base_id in cfg:
+            _activate(sim, cfg, base_id)
+    _activate(sim, cfg, storeid)
+
+
+def _activate(sim, cfg, storeid):
+    section = cfg[storeid]
+    if not is_enabled(section):
+        raise ApiError(500, "storage '%s' is disabled" % storeid)
+    if storage_online(sim, storeid, section):
+        return
+    if section["type"] in CONNECTION_CHECKED:
+        raise ApiError(500, "storage '%s' is not online" % storeid)
+    if section["type"] == "pbs":
+        raise ApiError(500, "%s: error fetching datastores - 500 Can't connect to %s:%s (No route to host)"
+                       % (storeid, section.get("server"), section.get("port") or 8007))
+
+
+def storage_is_used(fs, storeid):
+    """``PVE::Storage::storage_is_used``: another storage names it as its ``base``."""
+    for section in storage_cfg(fs).values():
+        base = str(section.get("base") or "")
+        if base and base.split(":", 1)[0] == storeid:
+            return True
+    return False
+
+
+def remove_storage_access(fs, storeid):
+    """pve-access-control ``remove_storage_access``: the ACLs on ``/storage/<id>`` go, and the
+    storage leaves every pool."""
+    fs.acl[:] = [entry for entry in fs.acl if entry.get("path") != "/storage/%s" % storeid]
+    for pool in fs.pools.values():
+        members = pool.get("storage") if isinstance(pool, dict) else None
+        if isinstance(members, (set, list)) and storeid in members:
+            members.remove(storeid)
+        elif isinstance(members, dict):
+            members.pop(storeid, None)
 
 
 # --- status ------------------------------------------------------------------------------
@@ -178,7 +351,7 @@ def storage_status(sim, fs, host, storeid):
         default = max((4096 if shared else 512) * GIB, -(-used * 3 // 2 // GIB) * GIB)
         total = int(sizes.get("total", default))
     used = min(used, total)
-    active = enabled and host.online
+    active = enabled and host.online and storage_online(sim, storeid, section)
     item = {
         "storage": storeid, "type": section["type"], "content": ",".join(content_of(section)),
         "active": int(active), "enabled": int(enabled), "shared": int(shared),

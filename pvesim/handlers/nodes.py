@@ -25,7 +25,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from pvesim.certs import fingerprint
-from pvesim.domain.nodes import node_certificate_fingerprint, power_off, schedule_boot, subscription_level, uptime
+from pvesim.domain.cpu_models import cpu_flags, cpu_models, host_arch
+from pvesim.domain.nodes import (node_certificate_fingerprint, power_off, schedule_boot, status_cpuinfo,
+                                 subscription_level, uptime)
 from pvesim.domain.releases import release
 from pvesim.errors import ApiError, assert_if_modified
 from pvesim.routing import RouteTable
@@ -126,8 +128,7 @@ def _loadavg(host):
 @routes("GET", "/nodes/{node}/status")
 def node_status(req):
     host = target(req)
-    cpuinfo = dict(host.cpuinfo)
-    cpuinfo.setdefault("cpus", host.maxcpu)
+    cpuinfo = status_cpuinfo(req.sim, host)
     used = host.used_mem()
     swap_total = 8 * 1024 ** 3
     root_total = host.maxdisk
@@ -147,7 +148,7 @@ def node_status(req):
         "ksm": {"shared": 0},
         "kversion": "Linux %s %s" % (info["kernel_release"], info["kernel_version"]),
         "current-kernel": {"sysname": "Linux", "release": info["kernel_release"], "version": info["kernel_version"],
-                           "machine": "x86_64"},
+                           "machine": host_arch(host)},
         "boot-info": {"mode": "efi", "secureboot": 0},
         "pveversion": "pve-manager/%s/%s" % (info["version"], info["repoid"]),
     }
@@ -605,55 +606,6 @@ def node_apt_list(req):
 
 # --- capabilities ------------------------------------------------------------------------
 
-# QEMU CPU models as PVE 9 lists them (name -> vendor the guest sees)
-_CPU_MODELS = [
-    ("486", "GenuineIntel"), ("athlon", "AuthenticAMD"), ("Broadwell", "GenuineIntel"),
-    ("Broadwell-IBRS", "GenuineIntel"), ("Broadwell-noTSX", "GenuineIntel"), ("Broadwell-noTSX-IBRS", "GenuineIntel"),
-    ("Cascadelake-Server", "GenuineIntel"), ("Cascadelake-Server-noTSX", "GenuineIntel"),
-    ("Cascadelake-Server-v2", "GenuineIntel"), ("Cascadelake-Server-v4", "GenuineIntel"),
-    ("Cascadelake-Server-v5", "GenuineIntel"), ("Conroe", "GenuineIntel"), ("Cooperlake", "GenuineIntel"),
-    ("Cooperlake-v2", "GenuineIntel"), ("core2duo", "GenuineIntel"), ("coreduo", "GenuineIntel"),
-    ("EPYC", "AuthenticAMD"), ("EPYC-Genoa", "AuthenticAMD"), ("EPYC-IBPB", "AuthenticAMD"),
-    ("EPYC-Milan", "AuthenticAMD"), ("EPYC-Milan-v2", "AuthenticAMD"), ("EPYC-Rome", "AuthenticAMD"),
-    ("EPYC-Rome-v2", "AuthenticAMD"), ("EPYC-Rome-v3", "AuthenticAMD"), ("EPYC-Rome-v4", "AuthenticAMD"),
-    ("EPYC-v3", "AuthenticAMD"), ("EPYC-v4", "AuthenticAMD"), ("GraniteRapids", "GenuineIntel"),
-    ("Haswell", "GenuineIntel"), ("Haswell-IBRS", "GenuineIntel"), ("Haswell-noTSX", "GenuineIntel"),
-    ("Haswell-noTSX-IBRS", "GenuineIntel"), ("host", "default"), ("Icelake-Server", "GenuineIntel"),
-    ("Icelake-Server-noTSX", "GenuineIntel"), ("Icelake-Server-v3", "GenuineIntel"),
-    ("Icelake-Server-v4", "GenuineIntel"), ("Icelake-Server-v5", "GenuineIntel"),
-    ("Icelake-Server-v6", "GenuineIntel"), ("IvyBridge", "GenuineIntel"), ("IvyBridge-IBRS", "GenuineIntel"),
-    ("KnightsMill", "GenuineIntel"), ("kvm32", "default"), ("kvm64", "default"), ("max", "default"),
-    ("Nehalem", "GenuineIntel"), ("Nehalem-IBRS", "GenuineIntel"), ("Opteron_G1", "AuthenticAMD"),
-    ("Opteron_G2", "AuthenticAMD"), ("Opteron_G3", "AuthenticAMD"), ("Opteron_G4", "AuthenticAMD"),
-    ("Opteron_G5", "AuthenticAMD"), ("Penryn", "GenuineIntel"), ("pentium", "GenuineIntel"),
-    ("pentium2", "GenuineIntel"), ("pentium3", "GenuineIntel"), ("phenom", "AuthenticAMD"),
-    ("qemu32", "default"), ("qemu64", "default"), ("SandyBridge", "GenuineIntel"),
-    ("SandyBridge-IBRS", "GenuineIntel"), ("SapphireRapids", "GenuineIntel"), ("SapphireRapids-v2", "GenuineIntel"),
-    ("Skylake-Client", "GenuineIntel"), ("Skylake-Client-IBRS", "GenuineIntel"),
-    ("Skylake-Client-noTSX-IBRS", "GenuineIntel"), ("Skylake-Client-v4", "GenuineIntel"),
-    ("Skylake-Server", "GenuineIntel"), ("Skylake-Server-IBRS", "GenuineIntel"),
-    ("Skylake-Server-noTSX-IBRS", "GenuineIntel"), ("Skylake-Server-v4", "GenuineIntel"),
-    ("Skylake-Server-v5", "GenuineIntel"), ("Westmere", "GenuineIntel"), ("Westmere-IBRS", "GenuineIntel"),
-    ("x86-64-v2", "default"), ("x86-64-v2-AES", "default"), ("x86-64-v3", "default"), ("x86-64-v4", "default"),
-]
-
-# CPU flags PVE lets a VM config toggle: (name, description, host /proc/cpuinfo flag it needs or None)
-_VM_CPU_FLAGS = [
-    ("md-clear", "Required to let the guest OS know if MDS is mitigated correctly", "md_clear"),
-    ("pcid", "Meltdown fix cost reduction on Westmere, Sandy-, and IvyBridge Intel CPUs", "pcid"),
-    ("spec-ctrl", "Allows improved Spectre mitigation with Intel CPUs", None),
-    ("ssbd", "Protection for \"Speculative Store Bypass\" for Intel models", "ssbd"),
-    ("ibpb", "Allows improved Spectre mitigation with AMD CPUs", "ibpb"),
-    ("virt-ssbd", "Basis for \"Speculative Store Bypass\" protection for AMD models", None),
-    ("amd-ssbd", "Improves Spectre mitigation performance with AMD CPUs, best used with \"virt-ssbd\"", "ssbd"),
-    ("amd-no-ssb", "Notifies guest OS that host is not vulnerable for Spectre on AMD CPUs", None),
-    ("pdpe1gb", "Allow guest OS to use 1GB size pages, if host HW supports it", "pdpe1gb"),
-    ("hv-tlbflush", "Improve performance in overcommitted Windows guests. May lead to guest bluescreens on old CPUs.", None),
-    ("hv-evmcs", "Improve performance for nested virtualization. Only supported on Intel CPUs.", "vmx"),
-    ("aes", "Activate AES instruction set for HW acceleration.", "aes"),
-]
-
-
 @routes("GET", "/nodes/{node}/capabilities")
 def node_capabilities(req):
     req.sim.node_of(req.host, req.params["node"])
@@ -666,21 +618,19 @@ def node_capabilities_qemu(req):
     return [{"name": "cpu"}, {"name": "cpu-flags"}, {"name": "machines"}, {"name": "migration"}]
 
 
+# Neither route has proxyto (pve-manager API2/Capabilities.pm mounts qemu-server's
+# API2/Qemu/CPU.pm and CPUFlags.pm): the receiving node answers, whatever {node} names.
+
 @routes("GET", "/nodes/{node}/capabilities/qemu/cpu")
 def node_cpu_models(req):
-    target(req)
-    models = [{"name": name, "vendor": vendor, "custom": 0} for name, vendor in _CPU_MODELS]
-    # custom models (cluster-wide, /etc/pve/virtual-guest/cpu-models.conf) when someone stores them
-    for name, model in sorted(req.fs.custom_cpu_models.items()):
-        models.append({"name": "custom-%s" % name, "vendor": model.get("vendor", "default"), "custom": 1})
-    return models
+    # API2/Qemu/CPU.pm: custom models only with Sys.Audit on /nodes (not /nodes/{node})
+    include_custom = req.allowed("/nodes", "Sys.Audit")
+    return cpu_models(req.sim, req.host, req.params.get("arch"), include_custom)
 
 
 @routes("GET", "/nodes/{node}/capabilities/qemu/cpu-flags")
 def node_cpu_flags(req):
-    host = target(req)
-    have = set(str(host.cpuinfo.get("flags", "")).split())
-    return [{"name": name, "description": text} for name, text, needs in _VM_CPU_FLAGS if needs is None or needs in have]
+    return cpu_flags(req.sim, req.host, req.params.get("arch"))
 
 
 # --- RRD ------------------------------------------------------------------------------------

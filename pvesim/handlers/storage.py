@@ -4,12 +4,11 @@ storage.cfg itself, its checks and the status figures are in
 :mod:`pvesim.domain.storage_config`; these routes turn parameters into calls to it.
 """
 
-import json
-import os
 
-from pvesim.domain.storage_config import (ALWAYS_SHARED, available_on, cfg_digest, config_values, content_of,
-                                          is_enabled, is_shared, secrets_of, split_list, storage_cfg,
-                                          storage_status, storage_types)
+from pvesim.domain.storage_config import (ALWAYS_SHARED, activate_storage, available_on, cfg_digest, check_config,
+                                          content_of, is_enabled, is_shared, on_add_hook, on_update_hook,
+                                          remove_storage_access, secrets_of, split_list, storage_cfg,
+                                          storage_is_used, storage_status, storage_types)
 from pvesim.errors import ApiError, assert_if_modified
 from pvesim.routing import RouteTable
 
@@ -51,95 +50,139 @@ def read_storage(req):
     return api_section(req.fs, req.params["storage"])
 
 
+def _locked(prefix, func):
+    """``PVE::Storage::lock_storage_config($code, $errmsg)``: an error under the storage.cfg
+    lock is re-raised as the text ``"<errmsg>: <error>"``, a 500 whatever it was."""
+    try:
+        return func()
+    except ApiError as err:
+        text = err.message
+        if err.errors:
+            text += "".join("\n%s: %s" % item for item in sorted(err.errors.items()))
+        raise ApiError(500, "%s: %s" % (prefix, text)) from None
+
+
+def _sensitive(stype, params, delete=()):
+    """pve-common ``extract_sensitive_params``: each write-only option in ``delete`` is None,
+    one given a value takes it (so setting and deleting one in a call is allowed)."""
+    found = {}
+    for key in storage_types()[stype].get("sensitive", []):
+        if key in delete:
+            found[key] = None
+        if params.get(key) is not None:
+            found[key] = params.pop(key)
+        params.pop(key, None)
+    return found
+
+
 @routes("POST", "/storage")
 def create_storage(req):
+    """pve-storage ``API2/Storage/Config.pm`` ``create``: the section is checked first
+    (``check_config``), then, under the config lock, the id, the plugin's ``on_add_hook`` and
+    the activation of a storage enabled on this node; those errors are "create storage failed: ..."."""
     fs = req.fs
     req.sim.require_quorum(fs)
     params = dict(req.params)
     storeid, stype = params.pop("storage"), params.pop("type")
-    rules = storage_types().get(stype)
-    if rules is None:
+    if storage_types().get(stype) is None:
         raise ApiError.param({"type": "value '%s' does not have a value in the enumeration" % stype})
-    options = rules["options"]
-    sensitive = {k: params.pop(k) for k in list(params) if k in rules.get("sensitive", [])}
-    for key in params:
-        if key not in options:
-            raise ApiError(500, "unexpected property '%s'" % key)
+    if not params.get("nodes"):
+        params.pop("nodes", None)  # "prevent an empty nodelist"
+    sensitive = _sensitive(stype, params)
     if stype in ("nfs", "cifs", "cephfs") and "path" not in params:
-        params["path"] = "/mnt/pve/%s" % storeid  # PVE's default mount point
-    for key, rule in sorted(options.items()):
-        if rule.startswith("required") and key not in params and key not in sensitive:
-            raise ApiError(500, "missing value for required option '%s'" % key)
-    section = {"type": stype}
-    section.update(config_values(stype, params))
-    cfg = storage_cfg(fs)
-    if storeid in cfg:
-        raise ApiError(500, "storage ID '%s' already defined" % storeid)
-    cfg[storeid] = section
+        params["path"] = "/mnt/pve/%s" % storeid  # NFSPlugin/CIFSPlugin check_config: PVE's mount point
+    values, _warnings = check_config(stype, storeid, params, create=True)
+
+    def add():
+        cfg = storage_cfg(fs)
+        if storeid in cfg:
+            raise ApiError(500, "storage ID '%s' already defined" % storeid)
+        section = {"type": stype}
+        section.update(values)
+        returned = on_add_hook(fs, stype, storeid, section, sensitive)
+        cfg[storeid] = section
+        try:
+            activate_storage(req.sim, fs, storeid, req.host.name)
+        except ApiError:
+            del cfg[storeid]  # not written; on_delete_hook drops the secrets
+            secrets_of(fs).pop(storeid, None)
+            raise
+        return returned
+
+    returned = _locked("create storage failed", add)
     answer = {"storage": storeid, "type": stype}
-    if sensitive:
-        if sensitive.get("encryption-key") == "autogen":
-            key = {"kdf": None, "created": 0, "modified": 0, "data": os.urandom(32).hex(),
-                   "fingerprint": ":".join("%02x" % b for b in os.urandom(32))}
-            sensitive["encryption-key"] = json.dumps(key)
-            answer["config"] = {"encryption-key": sensitive["encryption-key"]}
-        secrets_of(fs)[storeid] = sensitive
+    if returned:
+        answer["config"] = returned
     return answer
 
 
 @routes("PUT", "/storage/{storage}")
 def update_storage(req):
+    """``API2/Storage/Config.pm`` ``update``: everything runs under the config lock, so every
+    error is "update storage failed: ..." (digest, missing storage, ``check_config``, the
+    ``delete`` checks, ``on_update_hook``)."""
     fs = req.fs
     req.sim.require_quorum(fs)
     params = dict(req.params)
     storeid = params.pop("storage")
     digest = params.pop("digest", None)
     delete = split_list(params.pop("delete", None))
-    cfg = storage_cfg(fs)
-    section = cfg.get(storeid)
-    if section is None:
-        raise ApiError.not_found("storage '%s' does not exist" % storeid)
-    assert_if_modified(digest, cfg_digest(fs))
-    stype = section["type"]
-    rules = storage_types()[stype]
-    options = rules["options"]
-    sensitive = {k: params.pop(k) for k in list(params) if k in rules.get("sensitive", [])}
-    for key in params:
-        if key not in options:
-            raise ApiError(500, "unexpected property '%s'" % key)
-        if options[key].endswith("fixed"):
-            raise ApiError(500, "can't change value of fixed parameter '%s'" % key)
-    for key in delete:
-        rule = options.get(key)
-        if rule is None:
-            raise ApiError(500, "no such option '%s'" % key)
-        if rule.startswith("required"):
-            raise ApiError(500, "unable to delete required option '%s'" % key)
-        if rule.endswith("fixed"):
-            raise ApiError(500, "unable to delete fixed option '%s'" % key)
-        if key in params or key in sensitive:
-            raise ApiError(500, "cannot set and delete property '%s' at the same time!" % key)
-    updated = dict(section)
-    updated.update(config_values(stype, params))
-    stored_secrets = secrets_of(fs).setdefault(storeid, {})
-    for key in delete:
-        updated.pop(key, None)
-        stored_secrets.pop(key, None)
-    stored_secrets.update(sensitive)
-    cfg[storeid] = updated
-    return {"storage": storeid, "type": stype}
+
+    def update():
+        cfg = storage_cfg(fs)
+        assert_if_modified(digest, cfg_digest(fs))
+        section = cfg.get(storeid)
+        if section is None:
+            raise ApiError(500, "storage '%s' does not exist" % storeid)
+        stype = section["type"]
+        sensitive = _sensitive(stype, params, delete)
+        opts, _warnings = check_config(stype, storeid, params, create=False)
+        options = storage_types()[stype]["options"]
+        for key in delete:
+            rule = options.get(key)
+            if rule is None:
+                raise ApiError(500, "no such option '%s'" % key)
+            if rule.startswith("required"):
+                raise ApiError(500, "unable to delete required option '%s'" % key)
+            if rule.endswith("fixed"):
+                raise ApiError(500, "unable to delete fixed option '%s'" % key)
+            if key in opts:
+                raise ApiError(500, "cannot set and delete property '%s' at the same time!" % key)
+        returned = on_update_hook(fs, stype, storeid, opts, sensitive)
+        updated = dict(section)
+        for key in delete:
+            updated.pop(key, None)
+        updated.update(opts)
+        cfg[storeid] = updated
+        return stype, returned
+
+    stype, returned = _locked("update storage failed", update)
+    answer = {"storage": storeid, "type": stype}
+    if returned:
+        answer["config"] = returned
+    return answer
 
 
 @routes("DELETE", "/storage/{storage}")
 def delete_storage(req):
+    """``API2/Storage/Config.pm`` ``delete``: under the lock ("delete storage failed: ..."),
+    a storage another one uses as ``base`` stays; afterwards its ACLs and pool memberships go
+    (``remove_storage_access``).  ``local`` comes back as PVE's built-in one (``parse_config``)."""
     fs = req.fs
     req.sim.require_quorum(fs)
     storeid = req.params["storage"]
-    cfg = storage_cfg(fs)
-    if storeid not in cfg:
-        raise ApiError.not_found("storage '%s' does not exist" % storeid)
-    del cfg[storeid]
-    secrets_of(fs).pop(storeid, None)
+
+    def remove():
+        cfg = storage_cfg(fs)
+        if storeid not in cfg:
+            raise ApiError(500, "storage '%s' does not exist" % storeid)
+        if storage_is_used(fs, storeid):
+            raise ApiError(500, "can't remove storage - storage is used as base of another storage")
+        del cfg[storeid]
+        secrets_of(fs).pop(storeid, None)
+
+    _locked("delete storage failed", remove)
+    remove_storage_access(fs, storeid)
     return None
 
 
