@@ -282,3 +282,18 @@ SAMPLES = {
         ),
     },
 }
+
+
+def node(name, **changes):
+    """A sample as the node dict the library takes, named after the sample; ``changes`` replace or (as None) drop fields."""
+    result = {key: value for key, value in SAMPLES[name].items() if key != "source"}
+    result["name"] = name
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
+
+
+X86_SAMPLES = tuple(name for name, sample in SAMPLES.items() if " lm " in " %s " % sample["flags"])
