@@ -11,7 +11,6 @@ from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline impo
 from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.features import (
     check_all, cpuinfo_flags_of, read_node, why_unverified,
 )
-from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.qemu_models import MODELS
 
 
 def _evidence(cpu):
@@ -219,8 +218,3 @@ def _next_model(answer, results, cpus):
                 held.append(result["name"])
         answer["next_model"] = {"name": catalog.pve_name(key), "qemu_model": key, "held_back_by": held}
         return
-
-
-def model_entry(key):
-    """The table entry of a QEMU model, for callers that show what a model asks for."""
-    return dict(MODELS[key], features=sorted(catalog.model_features(key)))

@@ -10,9 +10,11 @@ from __future__ import annotations
 from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.features import KVM_DEFAULT_OFF, qemu_name
 from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.qemu_models import MODELS, PVE_MODELS
 
-# The psABI x86-64 levels in /proc/cpuinfo names, each adding to the one before (pni is SSE3,
-# abm is LZCNT), and the PVE CPU type that gives a guest that level: PVE has no x86-64-v1 type,
-# its default kvm64 is the generic v1 CPU.
+# The x86-64 levels in /proc/cpuinfo names, each adding to the one before (pni is SSE3, abm is
+# LZCNT): QEMU's scripts/cpu-x86-uarch-abi.py lists the psABI levels, to which lm belongs
+# implicitly, and PVE's types add aes (x86-64-v2-AES, and v3 on) and xsave (v3).  The second
+# field is the PVE CPU type that gives a guest that level: PVE has no x86-64-v1 type, its
+# default kvm64 is the generic v1 CPU.
 LEVELS = (
     ("x86-64-v1", "kvm64", ("cmov", "cx8", "fpu", "fxsr", "lm", "mmx", "sse", "sse2", "syscall")),
     ("x86-64-v2", "x86-64-v2", ("cx16", "lahf_lm", "pni", "popcnt", "sse4_1", "sse4_2", "ssse3")),

@@ -138,17 +138,20 @@ def _node_check(features, cpu, named):
     return status
 
 
-def _host_check(cputype, cpus, source_node):
+def _host_check(cputype, cpus, source_node, arch):
     """host and max give the guest each node's own CPU: safe only between nodes with the same flags."""
     entries = []
     source = next((cpu for cpu in cpus if cpu["name"] == source_node), None)
     groups = {}
     for cpu in cpus:
-        groups.setdefault((cpu["vendor"], frozenset(cpu["flags"])), []).append(cpu["name"])
+        if cpu["arch"] == arch:
+            groups.setdefault((cpu["vendor"], frozenset(cpu["flags"])), []).append(cpu["name"])
     group_list = sorted(sorted(str(name) for name in names) for names in groups.values())
     for cpu in cpus:
         entry = {"name": cpu["name"], "missing": [], "missing_flags": [], "unverified": [], "reasons": []}
-        if source is not None:
+        if cpu["arch"] != arch:
+            entry.update(runs=False, reasons=["the node is %s, the guest %s" % (cpu["arch"], arch)])
+        elif source is not None:
             lacks = sorted(source["flags"] - cpu["flags"])
             more = sorted(cpu["flags"] - source["flags"])
             same = not lacks and not more and source["vendor"] == cpu["vendor"]
@@ -187,7 +190,7 @@ def check_guest_cpu(cpu_option, nodes, arch=None, custom_models=None, source_nod
     cputype = parsed["cputype"] or DEFAULT_TYPE.get(arch, "kvm64")
     answer["cpu_type"] = cputype
     if cputype in HOST_TYPES:
-        entries, groups = _host_check(cputype, cpus, source_node)
+        entries, groups = _host_check(cputype, cpus, source_node, arch)
         answer["groups"] = groups
     else:
         features, why, _vendor, key = _base(cputype, arch, custom_models)

@@ -106,6 +106,17 @@ def test_nested_virt():
     assert check_guest_cpu("cputype=kvm64,flags=+nested-virt", [guest_view])["nodes"][0]["missing"] == ["vmx"]
 
 
+def test_aarch64_guests():
+    nodes = [node("ampere_altra"), node("graviton2"), node("zen2_renoir")]
+    answer = check_guest_cpu(None, nodes, arch="aarch64")
+    assert answer["cpu_type"] == "host" and answer["groups"] == [["ampere_altra"], ["graviton2"]]
+    assert _runs(answer) == {"ampere_altra": None, "graviton2": None, "zen2_renoir": False}
+    assert answer["nodes"][2]["reasons"] == ["the node is x86_64, the guest aarch64"]
+    answer = check_guest_cpu("cortex-a57", nodes, source_node="graviton2")
+    assert answer["arch"] == "aarch64" and set(_runs(answer).values()) == {None, False}
+    assert "named ARM models cannot be checked" in answer["nodes"][0]["reasons"][0]
+
+
 def test_guard_takes_analyze_results_too():
     results = [analyze_node(item) for item in NODES]
     assert check_guest_cpu("Skylake-Client-v4", results)["blocked"] == ["ivybridge_e5_2680v2"]
