@@ -119,6 +119,9 @@ class ClusterFS:
     storage_sizes: dict = field(default_factory=dict)  # storeid -> {"total", "used"} a scenario gives
     corosync_authkey: str = "c2ltdWxhdGVkIGNvcm9zeW5jIGF1dGhrZXk=\n"  # what a join hands out, base64
     custom_cpu_models: dict = field(default_factory=dict)  # name -> {"vendor", ...} (cpu-models.conf)
+    # /etc/pve/ha/crm_commands: commands queued for the CRM's next round (pvesim.domain.ha_manager):
+    # [{"cmd": "migrate"|"relocate", "sid", "node", "queued": wall time}]
+    ha_crm_commands: list = field(default_factory=list)
 
     def digest(self, obj):
         """A stable SHA-1 digest of a config object, as PVE returns it."""
@@ -187,6 +190,7 @@ class Host:
     ha_frozen: bool = False  # rebooted through the API: the HA manager freezes its services
     ha_down_since: float = monotonic_field()  # since when the HA manager sees the host down
     apt_updated: int = None  # wall time of the last apt update
+    ha_maintenance: bool = False  # HA node maintenance (ha-manager crm-command node-maintenance enable)
 
     @property
     def url(self):

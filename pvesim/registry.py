@@ -11,15 +11,16 @@ Nothing registers itself on import: a module only defines what this file lists.
 """
 
 from pvesim import access, faults, routing, schema
-from pvesim.domain import cpu_models, guests, ha_config, ha_manager, nodes, snapshots, storage_config
+from pvesim.domain import cpu_models, guests, ha_config, ha_manager, nodes, pools, snapshots, storage_config
 from pvesim.handlers import access as access_routes
 from pvesim.handlers import (cluster, guest_config, guest_migration, guest_power, guest_snapshots, ha, resources,
                              storage, tasks, version)
+from pvesim.handlers import pools as pool_routes
 from pvesim.handlers import nodes as node_routes
 from pvesim.model import Simulator
 
 HANDLER_MODULES = (access_routes, cluster, guest_config, guest_power, guest_snapshots, guest_migration, ha,
-                   node_routes, resources, storage, tasks, version)
+                   node_routes, pool_routes, resources, storage, tasks, version)
 
 SCENARIO_KEYS = (
     # first, as before this list existed (pvesim.faults was imported before the handlers):
@@ -44,13 +45,16 @@ SCENARIO_KEYS = (
     ("resources", ha_config.load_hastate),
     ("ha_resources", ha_config.load_resources),
     ("ha_groups", ha_config.load_groups),
+    ("maintenance", ha_manager.load_maintenance),
+    ("resources", pools.load_pools),
     ("storage", storage_config.load_storage),
 )
 
 # The onboot guests start before the HA manager starts the HA services (PVE's startall
 # leaves HA guests to the CRM).
 BOOT_HOOKS = (guests.start_onboot, ha_manager.thaw)
-TICK_HOOKS = (ha_manager.fence_and_recover,)
+# Fencing and recovery first, then the CRM's round (queued migrations, misplaced services).
+TICK_HOOKS = (ha_manager.fence_and_recover, ha_manager.crm_round)
 
 
 def register_routes():

@@ -1,21 +1,31 @@
-"""The items of GET /cluster/resources: nodes, guests and storage, computed from the current
-state so that a migration or a start changes what the next read shows."""
+"""The items of GET /cluster/resources: pools, guests, nodes and storage, computed from the
+current state so that a migration or a start changes what the next read shows.  pve-manager
+``API2/Cluster.pm`` ``resources`` lists them in that order; the node items follow
+``API2Tools.pm`` ``extract_node_stats``."""
 
 import time
 
 from pvesim.domain.guests import ensure_config, uptime
-from pvesim.domain.ha_manager import hastate
-from pvesim.domain.storage_config import available_on, storage_cfg, storage_status
+from pvesim.domain.ha_manager import hastate, node_hastate
+from pvesim.domain.storage_config import available_on, is_enabled, storage_cfg, storage_status
 
 
-def node_item(sim, host):
+def node_item(sim, host, audit=True):
+    """``extract_node_stats``: an offline node has no ``cpu``, ``mem``, ``disk`` or ``uptime``
+    (its last ``maxcpu``/``maxmem``/``maxdisk`` stay); without Sys.Audit on the node only
+    ``id``, ``node``, ``type``, ``status`` and ``level``.  ``hastate`` is the CRM's node state
+    (``online``, ``maintenance``, ``unknown``) while an HA manager runs."""
     item = {"id": "node/%s" % host.name, "type": "node", "node": host.name, "level": "",
-            "maxcpu": host.maxcpu, "maxmem": host.maxmem, "maxdisk": host.maxdisk}
-    if host.online:
-        item.update(status="online", cpu=round(host.cpu_fraction(), 6), mem=host.used_mem(), disk=host.disk,
-                    uptime=max(int(time.time() - host.boot_time), 0), **{"cgroup-mode": 2})
-    else:
-        item.update(status="offline", cpu=0, mem=0, disk=0, uptime=0)
+            "status": "online" if host.online else "offline"}
+    if audit:
+        item.update(maxcpu=host.maxcpu, maxmem=host.maxmem, maxdisk=host.maxdisk)
+        if host.online:
+            item.update(cpu=round(host.cpu_fraction(), 6), mem=host.used_mem(), disk=host.disk,
+                        uptime=max(int(time.time() - host.boot_time), 0))
+    item["cgroup-mode"] = 2
+    state = node_hastate(sim, host.fs, host)
+    if state:
+        item["hastate"] = state
     return item
 
 
@@ -49,7 +59,9 @@ def guest_item(sim, fs, guest):
 def storage_items(sim, fs, host):
     items = []
     for storeid, section in sorted(storage_cfg(fs).items()):
-        if not available_on(section, host.name):
+        # PVE::Storage::storage_check_enabled($cfg, $storeid, $node, 1): disabled storages and
+        # storages not configured for the node are left out
+        if not is_enabled(section) or not available_on(section, host.name):
             continue
         status = storage_status(sim, fs, host, storeid)
         item = {"id": "storage/%s/%s" % (host.name, storeid), "type": "storage", "storage": storeid,
@@ -64,3 +76,22 @@ def storage_items(sim, fs, host):
 def sdn_item(host):
     return {"id": "sdn/%s/localnetwork" % host.name, "type": "sdn", "sdn": "localnetwork",
             "node": host.name, "status": "ok" if host.online else "unknown"}
+
+
+def pool_item(pool):
+    """A pool's item (``type`` ``pool``); :func:`add_to_pool` adds its running guests' figures."""
+    return {"id": "/pool/%s" % pool, "pool": pool, "type": "pool"}
+
+
+def add_to_pool(pool_entry, guest_entry):
+    """API2/Cluster.pm: a running guest of the pool adds to the pool item's uptime (the
+    longest), mem, maxmem, maxcpu and cpu (weighted by maxcpu)."""
+    if not guest_entry.get("uptime"):
+        return
+    pool_entry["uptime"] = max(pool_entry.get("uptime", 0), guest_entry["uptime"])
+    pool_entry["mem"] = pool_entry.get("mem", 0) + guest_entry["mem"]
+    pool_entry["maxmem"] = pool_entry.get("maxmem", 0) + guest_entry["maxmem"]
+    cpu, maxcpu = pool_entry.get("cpu", 0), pool_entry.get("maxcpu", 0)
+    total = maxcpu + guest_entry["maxcpu"]
+    pool_entry["cpu"] = (cpu * maxcpu + guest_entry["cpu"] * guest_entry["maxcpu"]) / total if total else 0
+    pool_entry["maxcpu"] = total

@@ -1,8 +1,11 @@
-"""Login and permission queries (/access/ticket, /access/permissions).
+"""The /access routes: login, permission queries, users, API tokens, groups, roles, ACLs
+and passwords (pve-access-control PVE/API2/AccessControl.pm, User.pm, Group.pm, Role.pm,
+ACL.pm).
 
-Tickets, privileges and the users a scenario sets up are :mod:`pvesim.access`.
+What they do to user.cfg, and every privilege, is :mod:`pvesim.access`.
 """
 
+from pvesim import access
 from pvesim.access import ROOT
 from pvesim.errors import ApiError
 from pvesim.routing import Identity, RouteTable
@@ -91,21 +94,134 @@ def access_index(req):
 
 @routes("GET", "/access/permissions")
 def permissions(req):
+    """AccessControl.pm permissions: a caller may read its own privileges and those of its
+    user's tokens; others' need Sys.Audit on /access. An unknown user or token holds nothing."""
     sim, fs, caller = req.sim, req.fs, req.identity
-    target = caller
-    userid = req.params.get("userid")
-    if userid and userid != caller.authid:
-        user_part, _, token = userid.partition("!")
-        own_token = caller.tokenid is None and user_part == caller.userid
-        if not own_token and not req.has_priv("/access", "Sys.Audit"):
-            raise ApiError.forbidden("/access", "Sys.Audit")
-        privsep = True
-        if token:
-            info = (fs.users.get(user_part) or {}).get("tokens", {}).get(token)
-            if info is None:
-                raise ApiError(500, "no such token '%s' for user '%s'" % (token, user_part))
-            privsep = bool(int(info.get("privsep", 1)))
-        elif user_part != ROOT and user_part not in fs.users:
-            raise ApiError(500, "no such user '%s'" % user_part)
-        target = Identity(userid=user_part, tokenid=token or None, privsep=privsep)
+    userid = req.params.get("userid") or caller.authid
+    user_part, _, token = userid.partition("!")
+    if not (userid == caller.authid or (token and user_part == caller.authid)):
+        req.require("/access", "Sys.Audit")
+    target = Identity(userid=user_part, tokenid=token or None)
     return sim.access.permissions(fs, target, req.params.get("path"))
+
+
+# --- users (User.pm) ------------------------------------------------------------------
+@routes("GET", "/access/users")
+def list_users(req):
+    return access.list_users(req.sim.access, req.fs, req.identity, req.params.get("enabled"),
+                             req.params.get("full", 0))
+
+
+@routes("POST", "/access/users")
+def create_user(req):
+    access.create_user(req.fs, req.params)
+
+
+@routes("GET", "/access/users/{userid}")
+def read_user(req):
+    return access.read_user(req.fs, req.params["userid"])
+
+
+@routes("PUT", "/access/users/{userid}")
+def update_user(req):
+    access.update_user(req.fs, req.params)
+
+
+@routes("DELETE", "/access/users/{userid}")
+def delete_user(req):
+    access.delete_user(req.fs, req.params["userid"])
+
+
+# --- API tokens (User.pm) ---------------------------------------------------------------
+@routes("GET", "/access/users/{userid}/token")
+def list_tokens(req):
+    return access.list_tokens(req.fs, req.params["userid"])
+
+
+@routes("GET", "/access/users/{userid}/token/{tokenid}")
+def read_token(req):
+    return access.read_token(req.fs, req.params["userid"], req.params["tokenid"])
+
+
+@routes("POST", "/access/users/{userid}/token/{tokenid}")
+def generate_token(req):
+    return access.generate_token(req.fs, req.params)
+
+
+@routes("PUT", "/access/users/{userid}/token/{tokenid}")
+def update_token(req):
+    return access.update_token(req.fs, req.params)
+
+
+@routes("DELETE", "/access/users/{userid}/token/{tokenid}")
+def remove_token(req):
+    access.remove_token(req.fs, req.params["userid"], req.params["tokenid"])
+
+
+# --- groups (Group.pm) --------------------------------------------------------------------
+@routes("GET", "/access/groups")
+def list_groups(req):
+    return access.list_groups(req.sim.access, req.fs, req.identity)
+
+
+@routes("POST", "/access/groups")
+def create_group(req):
+    access.create_group(req.fs, req.params)
+
+
+@routes("GET", "/access/groups/{groupid}")
+def read_group(req):
+    return access.read_group(req.sim.access, req.fs, req.params["groupid"])
+
+
+@routes("PUT", "/access/groups/{groupid}")
+def update_group(req):
+    access.update_group(req.fs, req.params)
+
+
+@routes("DELETE", "/access/groups/{groupid}")
+def delete_group(req):
+    access.delete_group(req.fs, req.params["groupid"])
+
+
+# --- roles (Role.pm) ----------------------------------------------------------------------
+@routes("GET", "/access/roles")
+def list_roles(req):
+    return access.list_roles(req.sim.access, req.fs)
+
+
+@routes("POST", "/access/roles")
+def create_role(req):
+    access.create_role(req.sim.access, req.fs, req.params)
+
+
+@routes("GET", "/access/roles/{roleid}")
+def read_role(req):
+    return access.read_role(req.sim.access, req.fs, req.params["roleid"])
+
+
+@routes("PUT", "/access/roles/{roleid}")
+def update_role(req):
+    access.update_role(req.sim.access, req.fs, req.params)
+
+
+@routes("DELETE", "/access/roles/{roleid}")
+def delete_role(req):
+    access.delete_role(req.sim.access, req.fs, req.params["roleid"])
+
+
+# --- ACLs (ACL.pm) ------------------------------------------------------------------------
+@routes("GET", "/access/acl")
+def read_acl(req):
+    return access.read_acl(req.sim.access, req.fs, req.identity)
+
+
+@routes("PUT", "/access/acl")
+def update_acl(req):
+    access.update_acl(req.sim.access, req.fs, req.identity, req.params)
+
+
+# --- passwords (AccessControl.pm) ------------------------------------------------------------
+@routes("PUT", "/access/password")
+def change_password(req):
+    access.change_password(req.sim.access, req.fs, req.identity or Identity(ROOT), req.params)

@@ -8,8 +8,9 @@ does not exist in PVE 8.4 (501).
 
 import time
 
-from pvesim.domain.ha_config import (GROUP_OPTIONS, GROUPS_MIGRATED, RESOURCE_OPTIONS, RULE_OPTIONS, group_value,
-                                     groups_api, guest_of, managed, parse_sid, resource_value, split_list)
+from pvesim.domain.ha_config import (GROUP_OPTIONS, GROUPS_MIGRATED, RESOURCE_OPTIONS, RULE_OPTIONS, encode_nodes,
+                                     encode_resources, group_nodes, group_value, groups_api, guest_of, managed,
+                                     parse_sid, resource_value, rule_errors, split_list)
 from pvesim.domain.ha_manager import ha_migrate, hastate, request_state
 from pvesim.errors import ApiError, assert_if_modified
 from pvesim.routing import RouteTable
@@ -133,44 +134,77 @@ def relocate_resource(req):
     return ha_migrate(req.sim, req.fs, req.params["sid"], req.params["node"], relocate=True)
 
 
-# --- rules -------------------------------------------------------------------------------------
-def _rule_answer(fs, name):
+# --- rules (pve-ha-manager API2/HA/Rules.pm) ------------------------------------------------------
+def _rule_answer(fs, name, errors=None):
+    """``$get_api_ha_rule``: the rule with ``rule``, ``digest``, ``order``, its sets encoded
+    sorted (they are stored so) and ``errors`` when the rule is infeasible."""
     rule = fs.ha_rules.get(name)
     if rule is None:
-        raise ApiError(500, "HA rule '%s' does not exist" % name)
+        raise ApiError(500, "no such ha rule '%s'" % name)
     answer = dict(rule)
     answer["rule"] = name
     answer["digest"] = fs.digest(fs.ha_rules)
+    if errors:
+        answer["errors"] = errors
     return answer
-
-
-def _normalise_sids(fs, value):
-    return ",".join(parse_sid(fs, sid)[0] for sid in split_list(value))
 
 
 def _rule_value(key, value):
     if isinstance(value, bool) or key in ("strict", "disable"):
         return int(value)
+    if key == "resources":
+        return encode_resources(value)
+    if key == "nodes":
+        return encode_nodes(value)
     return value
 
 
 def _check_rule(rule):
     if rule["type"] == "node-affinity" and not rule.get("nodes"):
         raise ApiError.param({"nodes": "property is missing and it is not optional"})
-    if rule["type"] == "resource-affinity":
-        if not rule.get("affinity"):
-            raise ApiError.param({"affinity": "property is missing and it is not optional"})
-        if len(split_list(rule.get("resources"))) < 2:
-            raise ApiError.param({"resources": "resource affinity rules must specify at least two resources"})
+    if rule["type"] == "resource-affinity" and not rule.get("affinity"):
+        raise ApiError.param({"affinity": "property is missing and it is not optional"})
     for key in ("nodes", "strict") if rule["type"] == "resource-affinity" else ("affinity",):
         if key in rule:
             raise ApiError(500, "unexpected property '%s'" % key)
+
+
+def _assert_valid_resources(fs, resources, prefix):
+    """``$assert_valid_resources_param``: every resource must be HA-managed."""
+    sids = split_list(resources)
+    if not sids:
+        raise ApiError(500, prefix + "no resources were specified")
+    unmanaged = sorted(sid for sid in set(sids) if sid not in fs.ha_resources)
+    if unmanaged:
+        raise ApiError(500, prefix + "cannot use unmanaged resource(s) %s." % ", ".join(unmanaged))
+
+
+def _assert_valid_nodes(req, nodes, prefix):
+    """``$assert_valid_nodes_param``: every node must be a cluster node (the local one always is)."""
+    names = sorted(group_nodes(nodes))
+    if not names:
+        raise ApiError(500, prefix + "no nodes were specified")
+    missing = [n for n in names if n != req.host.name and n not in req.fs.corosync_nodes]
+    if missing:
+        raise ApiError(500, prefix + "cannot use non-existent node(s) %s." % ", ".join(missing))
+
+
+def _assert_feasible(fs, name, prefix):
+    """``$assert_feasibility``: a 400 "Rule 'x' is invalid." with the rule's errors, which
+    ``lock_ha_domain`` re-dies as text (PVE::Exception stringified: code, message, then
+    ``opt: errors``), so the client gets a 500 without an ``errors`` member."""
+    errors = rule_errors(fs).get(name)
+    if not errors:
+        return
+    details = " ".join("%s: %s" % (opt, ", ".join(msgs)) for opt, msgs in sorted(errors.items()))
+    raise ApiError(500, "%s400 Rule '%s' is invalid. %s" % (prefix, name, details))
 
 
 @routes("GET", "/cluster/ha/rules")
 def list_rules(req):
     fs = req.fs
     wanted_type, resource = req.params.get("type"), req.params.get("resource")
+    errors = rule_errors(fs)
     result = []
     for name in sorted(fs.ha_rules, key=lambda n: (fs.ha_rules[n].get("order", 0), n)):
         rule = fs.ha_rules[name]
@@ -178,13 +212,13 @@ def list_rules(req):
             continue
         if resource and resource not in split_list(rule.get("resources")):
             continue
-        result.append(_rule_answer(fs, name))
+        result.append(_rule_answer(fs, name, errors.get(name)))
     return result
 
 
 @routes("GET", "/cluster/ha/rules/{rule}")
 def read_rule(req):
-    return _rule_answer(req.fs, req.params["rule"])
+    return _rule_answer(req.fs, req.params["rule"], rule_errors(req.fs).get(req.params["rule"]))
 
 
 @routes("POST", "/cluster/ha/rules")
@@ -192,47 +226,67 @@ def create_rule(req):
     fs = req.fs
     req.sim.require_quorum(fs)
     name = req.params["rule"]
-    if name in fs.ha_rules:
-        raise ApiError(500, "HA rule '%s' already defined" % name)
     rule = {"type": req.params["type"]}
     rule.update(_given_options(req.params, RULE_OPTIONS, _rule_value))
-    rule["resources"] = _normalise_sids(fs, rule["resources"])
+    if not rule.get("disable"):
+        rule.pop("disable", None)  # PVE drops disable=0
     _check_rule(rule)
+    prefix = "create ha rule failed: "
+    if name in fs.ha_rules:
+        raise ApiError(500, prefix + "HA rule '%s' already defined" % name)
+    _assert_valid_resources(fs, rule.get("resources"), prefix)
+    if rule.get("nodes"):
+        _assert_valid_nodes(req, rule["nodes"], prefix)
     rule["order"] = max([r.get("order", 0) for r in fs.ha_rules.values()] + [0]) + 1
     fs.ha_rules[name] = rule
+    try:
+        _assert_feasible(fs, name, prefix)
+    except ApiError:
+        del fs.ha_rules[name]  # the config is written only after the check
+        raise
     return None
 
 
 @routes("PUT", "/cluster/ha/rules/{rule}")
 def update_rule(req):
     fs = req.fs
-    req.sim.require_quorum(fs)
+    req.sim.require_quorum(fs)  # /etc/pve is read-only without quorum
     name = req.params["rule"]
+    prefix = "update HA rules failed: "
+    assert_if_modified(req.params.get("digest"), fs.digest(fs.ha_rules), prefix=prefix)
     rule = fs.ha_rules.get(name)
     if rule is None:
-        raise ApiError(500, "HA rule '%s' does not exist" % name)
-    assert_if_modified(req.params.get("digest"), fs.digest(fs.ha_rules))
-    if req.params["type"] != rule["type"]:
+        raise ApiError(500, prefix + "HA rule '%s' does not exist" % name)
+    if req.params.get("type") and req.params["type"] != rule["type"]:
         raise ApiError(500, "rule type cannot be changed")
+    given = _given_options(req.params, RULE_OPTIONS, _rule_value)
+    if not given.get("disable"):
+        given.pop("disable", None)
+    if given.get("resources"):
+        _assert_valid_resources(fs, given["resources"], prefix)
+    if given.get("nodes"):
+        _assert_valid_nodes(req, given["nodes"], prefix)
     updated = dict(rule)
-    updated.update(_given_options(req.params, RULE_OPTIONS, _rule_value))
     for key in split_list(req.params.get("delete")):
         if key in ("resources", "type") or (key == "nodes" and rule["type"] == "node-affinity"):
-            raise ApiError(500, "unable to delete required option '%s'" % key)
+            raise ApiError(500, prefix + "unable to delete required option '%s'" % key)
         updated.pop(key, None)
-    updated["resources"] = _normalise_sids(fs, updated["resources"])
+    updated.update(given)
     _check_rule(updated)
     fs.ha_rules[name] = updated
+    try:
+        _assert_feasible(fs, name, prefix)
+    except ApiError:
+        fs.ha_rules[name] = rule
+        raise
     return None
 
 
 @routes("DELETE", "/cluster/ha/rules/{rule}")
 def delete_rule(req):
-    fs = req.fs
-    req.sim.require_quorum(fs)
-    if req.params["rule"] not in fs.ha_rules:
-        raise ApiError(500, "HA rule '%s' does not exist" % req.params["rule"])
-    del fs.ha_rules[req.params["rule"]]
+    # API2/HA/Rules.pm delete_rule: deleting a rule that is not there succeeds
+    req.sim.require_quorum(req.fs)  # /etc/pve is read-only without quorum
+    req.fs.ha_rules.pop(req.params["rule"], None)
     return None
 
 

@@ -163,7 +163,7 @@ def test_token_cannot_use_allowtoken_0_methods(pve):
 def test_acl_propagation_groups_and_pools(pve):
     bob = pve.client("pve-a", user="bob@pve", password="bobpw")
     perms = bob.access.permissions.get()
-    assert perms["/nodes"] == {"Sys.Audit": 1, "VM.Audit": 1}  # group ACL at /nodes ...
+    assert perms["/nodes"] == {"Sys.Audit": 0, "VM.Audit": 0}  # group ACL at /nodes (propagate flag 0) ...
     assert "/nodes/pve-a" not in perms  # ... does not propagate (propagate=0)
     assert set(perms["/vms/101"]) == BUILTIN_ROLES["PVEVMUser"]  # guest 101 is in pool prod
     assert "/vms/100" not in perms
@@ -172,7 +172,8 @@ def test_acl_propagation_groups_and_pools(pve):
 def test_403_wording(pve):
     alice = pve.client("pve-a", user="alice@pve", password="alicepw")
     # Sys.Audit on /access (PVEAuditor at / propagates) lets alice read bob's permissions
-    assert alice.access.permissions.get(userid="bob@pve")["/nodes"] == {"Sys.Audit": 1, "VM.Audit": 1}
+    # the values are PVE's propagate flags: bob's group ACL at /nodes does not propagate
+    assert alice.access.permissions.get(userid="bob@pve")["/nodes"] == {"Sys.Audit": 0, "VM.Audit": 0}
     bob = pve.client("pve-a", user="bob@pve", password="bobpw")
     with pytest.raises(ResourceException) as info:
         bob.access.permissions.get(userid="alice@pve")

@@ -60,9 +60,13 @@ def test_refusals():
     assert (err.status, err.message) == (500, "no such cluster node 'pve9'")
     err = refused(sim, "pve1", "POST", "/nodes/pve1/qemu/100/migrate", target="pve2")
     assert err.message == "can't migrate running VM without --online"
-    # live migration of a local disk needs with-local-disks: PVE fails inside the task
-    status = task(sim, api(sim, "pve1", "POST", "/nodes/pve1/qemu/100/migrate", target="pve2", online=1))
-    assert status["exitstatus"] == "can't live migrate attached local disks without with-local-disks option"
+    # live migration of a local disk needs with-local-disks: PVE fails inside the task, whose
+    # exitstatus is "migration aborted" (AbstractMigrate.pm), the cause in the log
+    upid = api(sim, "pve1", "POST", "/nodes/pve1/qemu/100/migrate", target="pve2", online=1)
+    assert task(sim, upid)["exitstatus"] == "migration aborted"
+    log = [line["t"] for line in api(sim, "pve1", "GET", "/nodes/pve1/tasks/%s/log" % upid)]
+    assert any(line.endswith("can't migrate local disk 'local-lvm:vm-100-disk-0': can't live migrate attached "
+                             "local disks without with-local-disks option") for line in log)
     sim.hosts["pve3"].online = False
     status = task(sim, api(sim, "pve1", "POST", "/nodes/pve1/qemu/101/migrate", target="pve3"))
     assert status["exitstatus"] == "migration aborted"
@@ -74,8 +78,11 @@ def test_local_devices_need_force_and_a_stopped_vm():
     api(sim, "pve1", "PUT", "/nodes/pve1/qemu/101/config", hostpci0="0000:01:00.0")
     pre = api(sim, "pve1", "GET", "/nodes/pve1/qemu/101/migrate")
     assert pre["local_resources"] == ["hostpci0"] and pre["running"] == 0
-    status = task(sim, api(sim, "pve1", "POST", "/nodes/pve1/qemu/101/migrate", target="pve2"))
-    assert status["exitstatus"] == "can't migrate VM which uses local devices: hostpci0"
+    upid = api(sim, "pve1", "POST", "/nodes/pve1/qemu/101/migrate", target="pve2")
+    assert task(sim, upid)["exitstatus"] == "migration aborted"
+    log = [line["t"] for line in api(sim, "pve1", "GET", "/nodes/pve1/tasks/%s/log" % upid)]
+    assert "ERROR: migration aborted (duration 00:00:00): can't migrate VM which uses local devices: hostpci0" \
+        in log[-2]
     status = task(sim, api(sim, "pve1", "POST", "/nodes/pve1/qemu/101/migrate", target="pve2", force=1))
     assert status["exitstatus"] == "OK"
 
@@ -89,21 +96,25 @@ def test_precondition_shape():
     sim.hosts["pve2"].online = True
     pre = api(sim, "pve1", "GET", "/nodes/pve1/qemu/100/migrate")
     assert pre["running"] == 1 and pre["allowed_nodes"] == ["pve2"]
-    assert pre["not_allowed_nodes"] == {"pve3": {"unavailable_storages": ["local-lvm"]}}
+    # every other node is in not_allowed_nodes, allowed ones as {} (check_local_storage_availability)
+    assert pre["not_allowed_nodes"] == {"pve2": {}, "pve3": {"unavailable_storages": ["local-lvm"]}}
     assert pre["local_disks"][0]["volid"] == "local-lvm:vm-100-disk-0"
     assert pre["local_disks"][0]["size"] == 32 * GIB and pre["local_resources"] == []
     err = refused(sim, "pve1", "POST", "/nodes/pve1/qemu/100/migrate", target="pve3", online=1)
     assert err.message == "storage 'local-lvm' is not available on node 'pve3'"
+    # the CT precondition checks no storage (pve-container API2/LXC.pm)
     ct = api(sim, "pve2", "GET", "/nodes/pve2/lxc/200/migrate")
-    assert ct["running"] == 1 and ct["allowed-nodes"] == ["pve1"] and "pve3" in ct["not-allowed-nodes"]
+    assert ct["running"] == 1 and ct["allowed-nodes"] == ["pve1", "pve3"] and ct["not-allowed-nodes"] == {}
 
 
 def test_lxc_migration_rules():
     sim = cluster()
     err = refused(sim, "pve2", "POST", "/nodes/pve2/lxc/200/migrate", target="pve3")
     assert err.message == "can't migrate running container without --online or --restart"
-    status = task(sim, api(sim, "pve2", "POST", "/nodes/pve2/lxc/200/migrate", target="pve3", online=1))
-    assert status["exitstatus"] == "lxc live migration is currently not implemented"
+    upid = api(sim, "pve2", "POST", "/nodes/pve2/lxc/200/migrate", target="pve3", online=1)
+    assert task(sim, upid)["exitstatus"] == "migration aborted"  # LXC/Migrate.pm prepare, AbstractMigrate.pm
+    log = [line["t"] for line in api(sim, "pve2", "GET", "/nodes/pve2/tasks/%s/log" % upid)]
+    assert log[-2].endswith("migration aborted (duration 00:00:00): lxc live migration is currently not implemented")
     upid = api(sim, "pve2", "POST", "/nodes/pve2/lxc/200/migrate", target="pve3", restart=1)
     assert ":vzmigrate:200:" in upid and task(sim, upid)["exitstatus"] == "OK"
     ct = api(sim, "pve3", "GET", "/nodes/pve3/lxc/200/status/current")

@@ -119,6 +119,10 @@ def _fill(sim, node, template):
     values["sid"] = next(iter(sorted(fs.ha_resources)), "vm:1")
     values["rule"] = next(iter(sorted(fs.ha_rules)), "none")
     values["group"] = next(iter(sorted(fs.ha_groups)), "none")
+    values["poolid"] = next(iter(sorted(fs.pools)), "none")
+    values.update(userid="root@pam", tokenid=next(iter(sorted((fs.users.get("root@pam") or {}).get("tokens") or {})),
+                                                  "none"),
+                  groupid=next(iter(sorted(fs.groups)), "none"), roleid="PVEAuditor")
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 
 

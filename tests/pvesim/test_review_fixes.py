@@ -210,7 +210,9 @@ def test_permission_userid_param():
     self_only = {"check": ["userid-param", "self"]}
     assert sim.access.check_permissions(fs, Identity("bob@pve"), self_only, {"userid": "bob@pve"}) is None
     assert _perm_error(sim, fs, Identity("bob@pve"), self_only, {"userid": "alice@pve"}).status == 403
-    assert _perm_error(sim, fs, Identity("bob@pve"), self_only, {"userid": "nobody@pve"}).status == 403
+    # check_user_exist without noerr: PVE's plain die, a 500
+    err = _perm_error(sim, fs, Identity("bob@pve"), self_only, {"userid": "nobody@pve"})
+    assert (err.status, err.message) == (500, "no such user ('nobody@pve')")
     realm = {"check": ["userid-param", "Realm.AllocateUser"]}
     err = _perm_error(sim, fs, Identity("bob@pve"), realm, {"userid": "alice@pve"})
     assert err.message == "Permission check failed (/access/realm/pve, Realm.AllocateUser)"
@@ -228,7 +230,7 @@ def test_permission_userid_group_reads_the_groups_parameter():
     fs.acl.append({"path": "/access/groups/ops", "type": "user", "ugid": "alice@pve", "roleid": "PVEUserAdmin",
                    "propagate": 1})
     alice = Identity("alice@pve")
-    check = {"check": ["userid-group", ["User.Modify"], "groups_param", "update"]}
+    check = {"check": ["userid-group", ["User.Modify"], "groups_param", "create"]}  # the user need not exist
     assert sim.access.check_permissions(fs, alice, check, {"userid": "new@pve", "groups": "ops"}) is None
     err = _perm_error(sim, fs, alice, check, {"userid": "new@pve", "groups": "ops,dev"})
     assert err.message == "Permission check failed (/access/groups/dev, User.Modify)"
@@ -244,8 +246,8 @@ def test_unsimulated_permission_tests_are_refused_loudly():
     from pvesim.routing import Identity
 
     sim, fs = _perm_sim()
-    err = _perm_error(sim, fs, Identity("alice@pve"), {"check": ["perm-modify", "/vms/100"]}, {})
-    assert err.status == 500 and "perm-modify" in err.message
+    err = _perm_error(sim, fs, Identity("alice@pve"), {"check": ["no-such-test", "/vms/100"]}, {})
+    assert (err.status, err.message) == (500, "unknown permission test")
 
 
 def test_statusfilter_is_checked_against_pve_task_status_type(sim):

@@ -226,7 +226,7 @@ def test_migration_snapshot_and_ha_state_read_back(world):
     resources = {r["vmid"]: r["node"] for r in a.cluster.resources.get(type="vm")}
     assert resources == {100: "pve-b", 101: "pve-a"}
     assert [s["name"] for s in a.nodes("pve-a").qemu(101).snapshot.get()] == ["before", "current"]
-    assert a.cluster.ha.rules("keep-b").get()["nodes"] == "pve-b:2,pve-a"
+    assert a.cluster.ha.rules("keep-b").get()["nodes"] == "pve-a,pve-b:2"  # HA/Rules encode_value: sorted
     tasks = a.nodes("pve-a").tasks.get(typefilter="qmigrate")
     assert [(t["id"], t["status"]) for t in tasks] == [("100", "OK")]
     # new tasks get new UPIDs (the pid counter was saved)
