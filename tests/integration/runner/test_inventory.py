@@ -100,13 +100,13 @@ def test_one_resources_read_per_cluster_and_graph(clusters, tmp_path):
     alpha, beta = clusters
     for pve in clusters:
         pve.sim.stats.reset()
-    run = inventory(source(tmp_path, alpha, beta), beta, "--graph")
+    run = inventory(source(tmp_path, alpha, beta), beta, "--graph", "-vvvv")
     assert run.returncode == 0, run.stderr[-3000:]
     for pve in clusters:
         snapshot = pve.sim.stats.snapshot()["by_route"]
         assert snapshot == {"POST /access/ticket": 1, "GET /cluster/resources": 1}, snapshot
     assert "@proxmox_cluster_alpha:" in run.stdout and "@proxmox_cluster_beta:" in run.stdout
-    # the password of beta came from the environment and shows nowhere
+    # the password of beta came from the environment and shows nowhere, even at -vvvv
     assert beta.password not in run.stdout + run.stderr and alpha.password not in run.stdout + run.stderr
 
 
