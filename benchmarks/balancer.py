@@ -8,9 +8,11 @@ One scenario: a readable report, or with ``--json`` one JSON object whose ``plan
 the moves ({vmid, type, source, target, wave, reason, ...}) next to the metrics of
 shared/scenarios/FORMAT.md.  ``--families``: every family of scenario_families.py in both
 modes, the planner and the greedy baseline side by side, both measured by the library's
-one metrics function.  ``--exact`` adds, for the small families, the memory spread an
-exact solver (OR-tools CP-SAT, when importable) reaches with the same number of
-migrations as the planner, and with any number.
+one metrics function.  ``--exact`` adds, for the small families, what an exact solver
+(OR-tools CP-SAT, when importable) finds: the lowest memory spread with the planner's
+number of migrations and a CPU spread no worse than the planner's (or the CPU
+threshold), the fewest migrations that balance memory and CPU to the thresholds, and
+the fewest that balance memory alone (the greedy's goal).
 """
 
 import argparse
@@ -73,11 +75,14 @@ def report(result, name):
     return "\n".join(lines)
 
 
-def exact_spread(scenario, options, budget, hint=None, seconds=20.0):
-    """(spread, status) of the best memory spread CP-SAT finds with at most ``budget`` migrations, or None without OR-tools.
+def exact(scenario, options, budget=None, cpu_cap=None, mem_cap=None, hint=None, seconds=20.0):
+    """What OR-tools CP-SAT finds for the same rules and memory limit, or None when it is not importable.
 
-    Same rules and memory limit as the planner (final state only, so a lower bound on
-    what a safely ordered plan can reach); CPU is left out.
+    With ``mem_cap`` None: the lowest memory spread with at most ``budget`` migrations and a
+    CPU spread of at most ``cpu_cap``.  With ``mem_cap``: the fewest migrations that bring
+    the memory spread to ``mem_cap`` (and CPU to ``cpu_cap``).  Returns (value, status),
+    value None when nothing was found.  Only the final state is checked, not the order of
+    the moves, so this is a bound a safely ordered plan cannot beat.
     """
     try:
         from ortools.sat.python import cp_model  # pylint: disable=import-outside-toplevel
@@ -94,53 +99,60 @@ def exact_spread(scenario, options, budget, hint=None, seconds=20.0):
         homes = {model.node_index[guest.node] for guest in unit.members}
         home = next(iter(homes)) if len(homes) == 1 else -1
         if unit.fixed or (unit.allowed is not None and not unit.allowed):
-            options_ = [home] if home >= 0 else []
+            choices = [home] if home >= 0 else []
         else:
-            options_ = [i for i in active if unit.allowed is None or i in unit.allowed]
-        if not options_:
+            choices = [i for i in active if unit.allowed is None or i in unit.allowed]
+        if not choices:
             continue
-        variables = {i: cp.NewBoolVar("u%d_%d" % (unit.uid, i)) for i in options_}
+        variables = {i: cp.NewBoolVar("u%d_%d" % (unit.uid, i)) for i in choices}
         cp.AddExactlyOne(variables.values())
         place[unit.uid] = variables
-        if home in variables:
-            moved_terms.append(len(unit.members) * (1 - variables[home]))
-        else:
-            moved_terms.append(len(unit.members))
+        moved_terms.append(len(unit.members) * (1 - variables[home]) if home in variables else len(unit.members))
         if hint is not None:
-            target = hint.get(unit.uid)
             for i, variable in variables.items():
-                cp.AddHint(variable, i == target)
+                cp.AddHint(variable, i == hint.get(unit.uid))
+    migrations = sum(moved_terms)
     if budget is not None:
-        cp.Add(sum(moved_terms) <= budget)
+        cp.Add(migrations <= budget)
     for _label, vmids in rule_set.anti_groups:
         uids = sorted({rule_set.unit_of[vmid] for vmid in vmids} & set(place))
         for i in active:
             members = [place[uid][i] for uid in uids if i in place[uid]]
             if len(members) > 1:
                 cp.Add(sum(members) <= 1)
-    fixed_mem = {i: model.nodes[i].base_mem for i in range(len(model.nodes))}
-    fixed_claim = {i: model.nodes[i].base_claim for i in range(len(model.nodes))}
+    fixed = {i: [model.nodes[i].base_mem, model.nodes[i].base_cpu, model.nodes[i].base_claim] for i in range(len(model.nodes))}
     for unit in rule_set.units:
         if unit.uid not in place:
             for guest in unit.members:
-                fixed_mem[model.node_index[guest.node]] += guest.load_mem
-                fixed_claim[model.node_index[guest.node]] += guest.claim
-    utils = []
+                entry = fixed[model.node_index[guest.node]]
+                entry[0] += guest.load_mem
+                entry[1] += guest.load_cpu
+                entry[2] += guest.claim
+    mem_utils, cpu_utils = [], []
     for i in active:
         node = model.nodes[i]
-        units_here = [(unit, place[unit.uid][i]) for unit in rule_set.units if unit.uid in place and i in place[unit.uid]]
-        claim = sum(unit.claim * variable for unit, variable in units_here)
-        start_claim = fixed_claim[i] + sum(unit.claim for unit in rule_set.units if unit.uid in place
-                                           and all(model.node_index[g.node] == i for g in unit.members))
-        cp.Add(claim <= max(node.limit, start_claim) - fixed_claim[i])
-        util = cp.NewIntVar(-10 * scale, 10 * scale, "util%d" % i)
-        cp.Add(util == round(scale * fixed_mem[i] / node.maxmem)
-               + sum(round(scale * unit.mem / node.maxmem) * variable for unit, variable in units_here))
-        utils.append(util)
-    high, low = cp.NewIntVar(-10 * scale, 10 * scale, "high"), cp.NewIntVar(-10 * scale, 10 * scale, "low")
-    cp.AddMaxEquality(high, utils)
-    cp.AddMinEquality(low, utils)
-    cp.Minimize(high - low)
+        here = [(unit, place[unit.uid][i]) for unit in rule_set.units if unit.uid in place and i in place[unit.uid]]
+        start_claim = fixed[i][2] + sum(unit.claim for unit in rule_set.units if unit.uid in place
+                                        and all(model.node_index[g.node] == i for g in unit.members))
+        cp.Add(sum(unit.claim * variable for unit, variable in here) <= max(node.limit, start_claim) - fixed[i][2])
+        for utils, column, capacity, attribute in ((mem_utils, 0, node.maxmem, "mem"), (cpu_utils, 1, node.maxcpu, "cpu")):
+            util = cp.NewIntVar(-100 * scale, 100 * scale, "")
+            cp.Add(util == round(scale * fixed[i][column] / capacity)
+                   + sum(round(scale * getattr(unit, attribute) / capacity) * variable for unit, variable in here))
+            utils.append(util)
+    spreads = []
+    for utils in (mem_utils, cpu_utils):
+        high, low = cp.NewIntVar(-100 * scale, 100 * scale, ""), cp.NewIntVar(-100 * scale, 100 * scale, "")
+        cp.AddMaxEquality(high, utils)
+        cp.AddMinEquality(low, utils)
+        spreads.append(high - low)
+    if cpu_cap is not None:
+        cp.Add(spreads[1] <= int(cpu_cap * scale))
+    if mem_cap is None:
+        cp.Minimize(spreads[0])
+    else:
+        cp.Add(spreads[0] <= int(mem_cap * scale))
+        cp.Minimize(migrations)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = seconds
     solver.parameters.num_workers = 2
@@ -148,7 +160,8 @@ def exact_spread(scenario, options, budget, hint=None, seconds=20.0):
     status = solver.Solve(cp)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return (None, solver.StatusName(status))
-    return (solver.ObjectiveValue() / scale, solver.StatusName(status))
+    value = solver.ObjectiveValue()
+    return (value / scale if mem_cap is None else int(value), solver.StatusName(status))
 
 
 def run_families(args):
@@ -174,13 +187,15 @@ def run_families(args):
                 model = scenario_mod.load(scenario, options)
                 rule_set = rules.Rules(model)
                 final = {move["vmid"]: move["target"] for move in ours["moves"]}
-                hint = {}
-                for unit in rule_set.units:
-                    node = final.get(unit.members[0].vmid, unit.members[0].node)
-                    hint[unit.uid] = model.node_index[node]
-                budget = ours["metrics"]["migrations"]
-                row["exact_same_budget"] = exact_spread(scenario, options, budget, hint, args.exact_seconds)
-                row["exact_any"] = exact_spread(scenario, options, None, hint, args.exact_seconds)
+                hint = {unit.uid: model.node_index[final.get(unit.members[0].vmid, unit.members[0].node)] for unit in rule_set.units}
+                limits = ours["options"]
+                cpu_cap = max(limits["cpu_threshold"], ours["metrics"]["cpu_spread"]) if limits["cpu_weight"] else None
+                # The lowest memory spread with our migrations and a CPU spread no worse than ours (or the threshold).
+                row["exact_spread"] = exact(scenario, options, ours["metrics"]["migrations"], cpu_cap, None, hint, args.exact_seconds)
+                # The fewest migrations that balance memory and CPU to the thresholds; and memory alone (the greedy's goal).
+                row["exact_min_mig"] = exact(scenario, options, None, limits["cpu_threshold"] if limits["cpu_weight"] else None,
+                                             limits["threshold"], None, args.exact_seconds)
+                row["exact_min_mig_mem"] = exact(scenario, options, None, None, limits["threshold"], None, args.exact_seconds)
             rows.append(row)
             if not args.json:
                 print(_row_text(row), flush=True)
@@ -200,11 +215,17 @@ def _row_text(row):
         row["family"], row["mode"], 100 * row["before"]["mem_spread"],
         100 * ours["mem_spread"], ours["migrations"], ours["violations"], ours["seconds"], 100 * ours["cpu_spread"],
         100 * greedy["mem_spread"], greedy["migrations"], greedy["violations"], greedy["seconds"], 100 * greedy["cpu_spread"])
-    for key, label in (("exact_same_budget", "exact same mig"), ("exact_any", "exact any")):
+    for key, label, unit in (("exact_spread", "exact same mig", "pp"), ("exact_min_mig", "exact min mig", ""),
+                             ("exact_min_mig_mem", "mem only", "")):
         if key in row:
             value = row[key]
-            text += " | %s %s" % (label, "n/a (no OR-tools)" if value is None else
-                                  ("%5.2f pp %s" % (100 * value[0], value[1]) if value[0] is not None else value[1]))
+            if value is None:
+                text += " | %s n/a (no OR-tools)" % label
+            elif value[0] is None:
+                text += " | %s %s" % (label, value[1])
+            else:
+                shown = "%5.2f" % (100 * value[0]) if unit else "%4d" % value[0]
+                text += " | %s %s%s %s" % (label, shown, " " + unit if unit else "", value[1][:4])
     return text
 
 

@@ -33,6 +33,12 @@ SMALL_CLUSTER = 8
 # While memory is balanced first, CPU weighs this fraction of cpu_weight: enough to choose
 # between guests that help memory alike, too little to trade memory for CPU.
 CPU_TIEBREAK = 0.001
+# Beam search on small clusters (guests x nodes up to BEAM_LIMIT): partial plans kept per
+# depth, moves tried from each, and the deepest it looks.
+BEAM_LIMIT = 1500
+BEAM_WIDTH = 24
+BEAM_BRANCH = 16
+BEAM_DEPTH = 40
 
 
 class Move:
@@ -324,12 +330,17 @@ class Planner:
             self.unplaced[uid] = "%s, but %s" % (need[uid], self.why_stuck(uid))
 
     def candidates(self, uid, nodes=None):
-        """Nodes other than its own that the rules allow for the unit (among ``nodes``), best for the balance first."""
+        """Nodes other than its own that the rules allow for the unit (among ``nodes``), best for the balance first.
+
+        A group split over several nodes gathers where the fewest of its guests have to move.
+        """
         unit = self.units[uid]
         here = self.node_of(uid)
         if nodes is None:
             nodes = sorted(unit.allowed) if unit.allowed is not None else range(self.n)
-        return [i for _delta, i in sorted((self.delta(uid, i), i) for i in nodes if i != here and self.rules_allow(uid, i))]
+        ranked = sorted((self.arrivals(uid, i) if here < 0 else 0, self.delta(uid, i), i)
+                        for i in nodes if i != here and self.rules_allow(uid, i))
+        return [i for _arrivals, _delta, i in ranked]
 
     def best_target(self, uid):
         """The best node that takes the unit now; on a large cluster the least loaded nodes are tried first."""
@@ -824,6 +835,9 @@ class Planner:
         other.moves = [Move(move.uid, move.target, list(move.sources), move.reason, move.phase) for move in self.moves]
         other.moved = list(self.moved)
         other.unplaced = dict(self.unplaced)
+        if self.by_mem is not None:
+            other.by_mem = [list(entries) for entries in self.by_mem]
+            other.by_cpu = [list(entries) for entries in self.by_cpu]
         return other
 
     def stand_alone(self):
@@ -832,22 +846,180 @@ class Planner:
             self.unplaced[uid] = "%s, but standalone hosts (no cluster) cannot migrate guests" % why
 
     def finish(self, strategy):
-        """Balance, local search; the moves in waves."""
-        self.balance(strategy)
-        if self.options["search_passes"] > 0:
-            self.improve()
-        return self.waves()
+        """Balance, local search: (the planner that holds the result, its moves in waves)."""
+        planner = self
+        if strategy == "beam":
+            planner = self.beam()
+            planner.index_units()
+        else:
+            planner.balance(strategy)
+        if planner.options["search_passes"] > 0:
+            planner.improve()
+            if planner.small():
+                planner.polish()
+        return planner, planner.waves()
+
+    def polish_target(self, move):
+        """Send a fixing move's unit to the node that gives the best outcome (it still leaves: no home)."""
+        uid, here, home = move.uid, move.target, move.sources[0][1]
+        best, best_outcome = None, self.outcome()
+        for target in range(self.n):
+            if target in (here, home):
+                continue
+            self.revert(move)
+            allowed = self.rules_allow(uid, target) and self.fits(uid, target)
+            for vmid, source in move.sources:
+                self._shift(vmid, source, target if allowed else here)
+            if allowed:
+                result = self.outcome()
+                if result < best_outcome:
+                    best, best_outcome = target, result
+                for vmid, _source in move.sources:
+                    self._shift(vmid, target, here)
+        if best is None:
+            return False
+        for vmid, _source in move.sources:
+            self._shift(vmid, here, best)
+        move.target = best
+        if self.sequence_ok({best}, [uid]):
+            return True
+        move.target = here
+        for vmid, _source in move.sources:
+            self._shift(vmid, best, here)
+        return False
+
+    def small(self):
+        return len(self.units) * sum(self.active) <= BEAM_LIMIT
+
+    def polish(self):
+        """Small clusters: trade a balancing move for any other single move when the plan's outcome gets better.
+
+        The outcome is what plan() ranks plans by (balanced, fewer moves, lower spreads),
+        not the objective: this is where the last fraction of a point of spread is won.
+        """
+        for _round in range(self.options["search_passes"]):
+            changed = False
+            for move in [move for move in self.moves if move.phase == "fix"]:
+                if len(move.sources) == len(self.units[move.uid].members) and len({source for _vmid, source in move.sources}) == 1:
+                    changed |= self.polish_target(move)
+            for move in [move for move in self.moves if move.phase == "balance"]:
+                if move not in self.moves or len(move.sources) != len(self.units[move.uid].members):
+                    continue
+                uid, home = move.uid, move.sources[0][1]
+                current = self.outcome()
+                position = self.moves.index(move)
+                self.revert(move)
+                self.moves.pop(position)
+                self.moved[uid] = False
+                best = None
+                for other in self.units:
+                    if not self.eligible(other.uid) or len(other.members) > len(move.sources):
+                        continue
+                    for target in range(self.n):
+                        if target == self.node_of(other.uid) or not self.rules_allow(other.uid, target) or not self.fits(other.uid, target):
+                            continue
+                        trial = self.apply(other.uid, target, move.reason, "balance")
+                        result = self.outcome()
+                        self.revert(trial)
+                        self.moves.pop()
+                        self.moved[other.uid] = False
+                        if result < (best[0] if best else current):
+                            best = (result, other.uid, target)
+                if best is not None:
+                    self.apply(best[1], best[2], move.reason, "balance")
+                    if self.sequence_ok({home, best[2]}, [uid, best[1]]):
+                        changed = True
+                        continue
+                    self.revert(self.moves.pop())
+                    self.moved[best[1]] = False
+                self.moves.insert(position, move)
+                self.moved[uid] = True
+                for vmid, source in move.sources:
+                    self._shift(vmid, source, move.target)
+            if not changed:
+                break
+
+    # -- small clusters: a beam search --------------------------------------------------------------
+    def top_moves(self, count):
+        """The ``count`` single moves with the best gain per cost, over every guest and node (small clusters only)."""
+        found = []
+        min_gain, room = self.options["min_gain"], self.room()
+        for unit in self.units:
+            uid = unit.uid
+            if len(unit.members) > room or not self.eligible(uid):
+                continue
+            source = self.node_of(uid)
+            for target in range(self.n):
+                if target == source or self.cap[target] + unit.claim > self.lim[target] or not self.rules_allow(uid, target):
+                    continue
+                score = -self.delta(uid, target) / self.unit_cost[uid]
+                if score > 0 and score >= min_gain:
+                    found.append((-score, uid, target))
+        found.sort()
+        return found[:count]
+
+    def excess(self):
+        """How far the nodes are from a balanced cluster: squared overshoot beyond half of each threshold, in thresholds."""
+        half_mem, half_cpu = self.options["threshold"] / 2, self.options["cpu_threshold"] / 2
+        total = 0.0
+        for i in range(self.n):
+            if self.active[i]:
+                over = abs(self.lm[i] / self.cm[i] - self.tm) - half_mem
+                if over > 0:
+                    total += (over / max(half_mem, EPSILON)) ** 2
+                if self.cpu_weight:
+                    over = abs(self.lc[i] / self.cc[i] - self.tc) - half_cpu
+                    if over > 0:
+                        total += (over / max(half_cpu, EPSILON)) ** 2
+        return total
+
+    def beam(self):
+        """The plan with the fewest balancing moves a beam search finds: a few of the best partial plans per depth.
+
+        The greedy commits to its best move at every step; on a small cluster (coarse
+        guests) another first move can reach the balance in fewer moves.  Each depth keeps
+        the BEAM_WIDTH partial plans closest to balanced (then lowest objective), each
+        grown by its BEAM_BRANCH best moves; the first depth where a plan is balanced wins.
+        """
+        self.set_targets()
+        frontier, seen, best = [self], set(), self
+        for _depth in range(BEAM_DEPTH):
+            finished = [planner for planner in frontier if planner.balanced()]
+            if finished:
+                return min(finished, key=Planner.outcome)
+            children = []
+            for parent in frontier:
+                for _score, uid, target in parent.top_moves(BEAM_BRANCH):
+                    key = frozenset([(move.uid, move.target) for move in parent.moves if move.phase == "balance"] + [(uid, target)])
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    child = parent.copy()
+                    child.apply(uid, target, "balance", "balance")
+                    children.append((child.excess(), child.objective(), len(children), child))
+            if not children:
+                break
+            children.sort(key=lambda entry: entry[:3])
+            frontier = [entry[-1] for entry in children[:BEAM_WIDTH]]
+            best = min([best] + frontier, key=Planner.outcome)
+        return best
 
     def outcome(self):
-        """What plan() compares strategies by (smaller is better).
+        """What plan() compares plans by (smaller is better).
 
-        Memory balanced first, then CPU balanced; when CPU is not, the lower CPU spread
-        (whole percentage points); then fewer migrations, then lower spreads.
+        Memory balanced first, then CPU balanced.  Among balanced plans the one with fewer
+        migrations (then lower spreads); otherwise the one the greedy itself would prefer:
+        the lower objective plus min_gain times the cost of its moves.
         """
         mem, cpu = self.spreads()
+        mem_miss = mem > self.options["threshold"] + EPSILON
         cpu_miss = self.cpu_weight > 0 and cpu > self.options["cpu_threshold"] + EPSILON
-        return (mem > self.options["threshold"] + EPSILON, cpu_miss, int(cpu * 100) if cpu_miss else 0,
-                self.migrations(), round(mem, 6), round(cpu, 6))
+        if mem_miss or cpu_miss:
+            wc, self.wc = self.wc, self.cpu_weight
+            value = self.objective() + self.options["min_gain"] * sum(self.unit_cost[move.uid] for move in self.moves)
+            self.wc = wc
+            return (mem_miss, cpu_miss, value, self.migrations())
+        return (False, False, self.migrations(), round(mem, 6), round(cpu, 6))
 
 
 def plan(scenario, options=None):
@@ -879,10 +1051,12 @@ def plan(scenario, options=None):
         strategies = ["joint", "memory_first"] if model.options["strategy"] == "auto" else [model.options["strategy"]]
         if not fixed.cpu_weight:
             strategies = strategies[:1]     # without CPU the two are the same
+        if model.options["strategy"] == "auto" and fixed.small():
+            strategies.append("beam")
         best = None
         for number, strategy in enumerate(strategies):
             candidate = fixed.copy() if number < len(strategies) - 1 else fixed
-            candidate_waves = candidate.finish(strategy)
+            candidate, candidate_waves = candidate.finish(strategy)
             if best is None or candidate.outcome() < best[0].outcome():
                 best = (candidate, candidate_waves, strategy)
         planner, waves, strategy = best

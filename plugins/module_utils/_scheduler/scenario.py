@@ -10,7 +10,7 @@ from __future__ import annotations
 MODES = ("used", "assigned")
 MEMORY_BASES = ("used", "balloon_floor", "max")
 POOL_RULES = (None, "affinity", "anti-affinity")
-STRATEGIES = ("auto", "joint", "memory_first")
+STRATEGIES = ("auto", "joint", "memory_first", "beam")
 
 # Every option the scheduler reads, with its default.  None for mem_limit and memory_basis
 # means "depends on mode" (see normalize_options).
@@ -36,7 +36,7 @@ DEFAULTS = {
     "maintenance": [],            # extra nodes to drain
     "ksm_shared": {},             # node -> bytes KSM shares (also the node item's ksm_shared)
     "search_passes": 3,           # local-search passes after the greedy (0: none)
-    "strategy": "auto",           # joint, memory_first, or auto: plan both, keep the better plan
+    "strategy": "auto",           # joint, memory_first, beam, or auto: plan each that fits the size, keep the best plan
 }
 
 

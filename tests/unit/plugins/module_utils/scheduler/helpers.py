@@ -71,7 +71,7 @@ def check_waves(scn, result, limit=0.9, basis="used"):
     held = {}
     for name, item in nodes.items():
         on = [g for g in guests.values() if g["node"] == name and g["status"] == "running"]
-        held[name] = item["mem"] + item.get("ksm_shared", 0) - sum(g["mem"] for g in on) + sum(claim(g, basis) for g in on)
+        held[name] = item.get("mem", 0) + item.get("ksm_shared", 0) - sum(g["mem"] for g in on) + sum(claim(g, basis) for g in on)
     where = {vmid: item["node"] for vmid, item in guests.items()}
     waves = sorted({move["wave"] for move in result["moves"]})
     assert waves == list(range(1, len(waves) + 1)), "waves are numbered 1..n"

@@ -67,7 +67,7 @@ def example_files():
     found = []
     for folder in SCENARIO_DIRS:
         if os.path.isdir(folder):
-            found.extend(sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".json")))
+            found.extend(sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.startswith("example-") and name.endswith(".json")))
     return found
 
 

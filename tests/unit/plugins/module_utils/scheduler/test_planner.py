@@ -30,14 +30,14 @@ def moved(result):
 
 
 def lopsided(tags=None, extra_guests=(), **node_args):
-    """Node a holds 68 GiB (six 8 GiB guests and guest 7 of 20 GiB), b 21 GiB (guest 8 of 20 GiB), c 51 GiB.
+    """Node a holds 73 GiB (six 8 GiB guests and guest 7 of 24 GiB), b 25 GiB (guest 8 of 24 GiB), c 49 GiB.
 
-    The balance wants guest 7 on b (it is the size that evens a and b out).
+    The balance wants guest 7 on b: one move, and every node holds 49 GiB.
     """
     guests = [guest(vmid, "a", 8) for vmid in range(1, 7)]
-    guests.append(guest(7, "a", 20, tags=(tags or {}).get(7)))
-    guests.append(guest(8, "b", 20, tags=(tags or {}).get(8)))
-    guests.append(guest(9, "c", 50, tags=(tags or {}).get(9)))
+    guests.append(guest(7, "a", 24, tags=(tags or {}).get(7)))
+    guests.append(guest(8, "b", 24, tags=(tags or {}).get(8)))
+    guests.append(guest(9, "c", 48, tags=(tags or {}).get(9)))
     guests.extend(extra_guests)
     return scenario([node("a", **node_args), node("b"), node("c")], guests)
 
@@ -46,10 +46,9 @@ def lopsided(tags=None, extra_guests=(), **node_args):
 
 def test_balance_evens_out_memory_with_few_moves():
     result = plan(lopsided())
-    assert moved(result).get(7) == "b"           # the naive balance: what the rule tests below forbid
-    assert result["metrics"]["mem_spread"] < result["metrics"]["before"]["mem_spread"]
+    assert moved(result) == {7: "b"}             # the naive balance: what the rule tests below forbid
+    assert result["metrics"]["mem_spread"] < 0.001
     assert result["metrics"]["violations"] == 0
-    assert 1 <= result["metrics"]["migrations"] <= 3
     check_waves(lopsided(), result)
 
 
@@ -307,7 +306,7 @@ def test_waves_never_overfill_a_target_on_a_full_cluster():
 
 def test_metrics_count_a_plan_that_overfills_a_target():
     scn = lopsided()
-    bad = [{"vmid": vmid, "target": "c", "wave": 1} for vmid in (1, 2, 3, 4, 5)]     # 40 GiB onto 51 GiB of 90
+    bad = [{"vmid": vmid, "target": "c", "wave": 1} for vmid in range(1, 7)]     # 48 GiB onto 49 GiB, limit 90
     result = metrics.evaluate(scn, bad)
     assert any(item["kind"] == "capacity" for item in result["violation_list"])
     assert result["violations"] >= 1
@@ -415,7 +414,7 @@ def test_stopped_guests_and_templates_stay_unless_asked():
 
 
 def test_running_containers_move_only_with_restart_allowed():
-    scn = lopsided({7: "plb_ignore_x"}, extra_guests=[guest(20, "a", 20, kind="lxc")])
+    scn = lopsided({7: "plb_ignore_x"}, extra_guests=[guest(20, "a", 24, kind="lxc")])
     assert 20 not in moved(plan(scn, cpu_weight=0))
     assert moved(plan(scn, cpu_weight=0, allow_lxc_restart=True)).get(20) == "b"
 
