@@ -920,7 +920,7 @@ def _role_privs_param(access, privs):
     out = set()
     for priv in split_list(privs):
         if priv not in access.valid_privileges:
-            raise ApiError.param({"privs": "invalid privilege '%s'" % priv})
+            raise ApiError.param({"privs": "invalid format - invalid privilege '%s'\n" % priv})
         out.add(priv)
     return out
 
