@@ -12,6 +12,19 @@ import re
 GUEST_TYPES = ("qemu", "lxc")
 
 
+def guest_selector_spec():
+    """The options that choose guests (documented by the doc fragment proxops.proxmox.guests)."""
+    return dict(
+        vmid=dict(type="int"),
+        name=dict(type="str"),
+        vmids=dict(type="list", elements="int"),
+        tags=dict(type="list", elements="str"),
+        pool=dict(type="str"),
+        node=dict(type="str"),
+        types=dict(type="list", elements="str", choices=["qemu", "lxc"]),
+    )
+
+
 class ResourceLookupError(Exception):
     """A guest the options name cannot be found, or a name that fits several guests."""
 

@@ -34,6 +34,7 @@ author:
   - proxops.proxmox contributors (@proxops)
 extends_documentation_fragment:
   - proxops.proxmox.api
+  - proxops.proxmox.guests
   - proxops.proxmox.attributes
   - proxops.proxmox.attributes.actiongroup_proxmox
 options:
@@ -46,40 +47,6 @@ options:
     type: str
     choices: [present, absent, rollback]
     default: present
-  vmid:
-    description:
-      - ID of the one guest to work on.
-    type: int
-  name:
-    description:
-      - Name of the one guest to work on, as C(/cluster/resources) shows it.
-      - A name that several guests of the cluster have is an error listing them; give O(vmid) then.
-    type: str
-  vmids:
-    description:
-      - IDs of the guests to work on. An ID that is not in the cluster is an error.
-      - Combines with O(tags), O(pool), O(node) and O(types); a guest must match all of them.
-    type: list
-    elements: int
-  tags:
-    description:
-      - Work on the guests that have every one of these tags.
-    type: list
-    elements: str
-  pool:
-    description:
-      - Work on the guests of this resource pool.
-    type: str
-  node:
-    description:
-      - Work on the guests on this node.
-    type: str
-  types:
-    description:
-      - Work on the guests of these types only.
-    type: list
-    elements: str
-    choices: [qemu, lxc]
   all:
     description:
       - Work on every guest of the cluster. Must be said, so that forgetting a selector never means "every guest".
@@ -378,6 +345,7 @@ from ansible_collections.proxops.proxmox.plugins.module_utils._resources import 
     describe_guest,
     find_guest,
     guest_path,
+    guest_selector_spec,
     read_resources,
     select_guests,
 )
@@ -410,14 +378,8 @@ class GuestFailed(Exception):
 
 class SnapshotModule(ProxmoxModule):
     argument_spec = dict(
+        guest_selector_spec(),
         state=dict(type="str", choices=["present", "absent", "rollback"], default="present"),
-        vmid=dict(type="int"),
-        name=dict(type="str"),
-        vmids=dict(type="list", elements="int"),
-        tags=dict(type="list", elements="str"),
-        pool=dict(type="str"),
-        node=dict(type="str"),
-        types=dict(type="list", elements="str", choices=["qemu", "lxc"]),
         all=dict(type="bool", default=False),
         snapname=dict(type="str"),
         description=dict(type="str"),
@@ -539,12 +501,7 @@ class SnapshotModule(ProxmoxModule):
 
     def can_snapshot(self, guest):
         """PVE's answer whether the guest's disks can take a snapshot (``GET .../feature?feature=snapshot``)."""
-        try:
-            answer = self.client.get(guest_path(guest) + "/feature", feature="snapshot") or {}
-        except ProxmoxError as err:
-            if err.status == 501:  # an API without the check: the snapshot task itself will say
-                return True
-            raise
+        answer = self.client.get(guest_path(guest) + "/feature", feature="snapshot") or {}
         return bool(int(answer.get("hasFeature") or 0))
 
     # --- applying --------------------------------------------------------------------

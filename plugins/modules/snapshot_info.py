@@ -21,41 +21,10 @@ author:
   - proxops.proxmox contributors (@proxops)
 extends_documentation_fragment:
   - proxops.proxmox.api
+  - proxops.proxmox.guests
   - proxops.proxmox.attributes.info_module
   - proxops.proxmox.attributes.actiongroup_proxmox
 options:
-  vmid:
-    description:
-      - Only the guest with this ID.
-    type: int
-  name:
-    description:
-      - Only the guest with this name. A name that several guests have is an error listing them.
-    type: str
-  vmids:
-    description:
-      - Only the guests with these IDs. An ID that is not in the cluster is an error.
-    type: list
-    elements: int
-  tags:
-    description:
-      - Only the guests that have every one of these tags.
-    type: list
-    elements: str
-  pool:
-    description:
-      - Only the guests of this resource pool.
-    type: str
-  node:
-    description:
-      - Only the guests on this node.
-    type: str
-  types:
-    description:
-      - Only the guests of these types.
-    type: list
-    elements: str
-    choices: [qemu, lxc]
   prefix:
     description:
       - Only the snapshots whose name starts with this (as M(proxops.proxmox.snapshot)'s O(proxops.proxmox.snapshot#module:prefix)).
@@ -194,6 +163,7 @@ from ansible_collections.proxops.proxmox.plugins.module_utils._resources import 
     describe_guest,
     find_guest,
     guest_path,
+    guest_selector_spec,
     read_resources,
     select_guests,
 )
@@ -203,13 +173,7 @@ from ansible_collections.proxops.proxmox.plugins.module_utils._task_pool import 
 
 class SnapshotInfoModule(ProxmoxModule):
     argument_spec = dict(
-        vmid=dict(type="int"),
-        name=dict(type="str"),
-        vmids=dict(type="list", elements="int"),
-        tags=dict(type="list", elements="str"),
-        pool=dict(type="str"),
-        node=dict(type="str"),
-        types=dict(type="list", elements="str", choices=["qemu", "lxc"]),
+        guest_selector_spec(),
         prefix=dict(type="str"),
         pattern=dict(type="str"),
         parallel=dict(type="int", default=4),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from ansible_collections.proxops.proxmox.plugins.doc_fragments import guests as guests_fragment
+
 from ansible_collections.proxops.proxmox.plugins.module_utils import _snapshot as snap
 from ansible_collections.proxops.proxmox.plugins.modules.snapshot import SnapshotModule
 from ansible_collections.proxops.proxmox.plugins.modules import snapshot as snapshot_module
@@ -270,6 +272,8 @@ def test_info_rows_and_their_order():
 @pytest.mark.parametrize("module, cls", [(snapshot_module, SnapshotModule), (snapshot_info_module, SnapshotInfoModule)])
 def test_documented_options_are_the_argument_spec(module, cls):
     documented = yaml.safe_load(module.DOCUMENTATION)["options"]
+    # the guest selectors come from the doc fragment proxops.proxmox.guests
+    documented.update(yaml.safe_load(guests_fragment.ModuleDocFragment.DOCUMENTATION)["options"])
     assert set(documented) == set(cls.argument_spec)
     for name, spec in cls.argument_spec.items():
         doc = documented[name]
