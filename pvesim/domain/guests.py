@@ -185,6 +185,8 @@ def allocate_new_volumes(fs, guest_type, vmid, node, settings, default_storage=N
         first, _, rest = value.partition(",")
         if "media=cdrom" in rest or first in ("none", "cdrom"):
             continue
+        if guest_type == "lxc" and first.startswith("/"):
+            continue  # a bind or device mount point (PVE::LXC::Config classify_mountpoint): no storage
         m = re.match(r"^(?:([^:]+):)?(\d+(?:\.\d+)?)$", first)
         storeid = (m.group(1) or default_storage) if m else first.split(":", 1)[0]
         section = cfg.get(storeid)

@@ -41,7 +41,7 @@ def test_rules_crud_and_filters():
     for sid in ("vm:100", "ct:200"):  # API2/HA/Rules.pm: rules name HA-managed resources only
         api(sim, "pve1", "POST", "/cluster/ha/resources", sid=sid)
     api(sim, "pve1", "POST", "/cluster/ha/rules", rule="keep", type="node-affinity", resources="vm:100",
-        nodes="pve1:2,pve2", strict=1)
+        nodes="pve2,pve1", strict=1)
     api(sim, "pve1", "POST", "/cluster/ha/rules", rule="apart", type="resource-affinity",
         resources="vm:100,ct:200", affinity="negative")
     rules = api(sim, "pve1", "GET", "/cluster/ha/rules")
