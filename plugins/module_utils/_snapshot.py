@@ -291,8 +291,8 @@ def option_errors(params):
     for key in ("start", "force"):
         if params.get(key) and state != "rollback":
             errors.append("%s: only with state=rollback" % key)
-    if params.get("description") is not None and not (state == "present" and (params.get("snapname") is not None
-                                                                               or params.get("create"))):
+    takes_snapshot = state == "present" and (params.get("snapname") is not None or params.get("create"))
+    if params.get("description") is not None and not takes_snapshot:
         errors.append("description: only when taking a snapshot (state=present with snapname, or create=true)")
     for key, least in (("parallel", 1), ("timeout", 1), ("lock_timeout", 0)):
         if params.get(key) is not None and params[key] < least:
