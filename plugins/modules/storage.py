@@ -354,9 +354,8 @@ options:
         description: Limit for restoring backups.
         type: int
 notes:
-  - Privileges. C(Datastore.Allocate) on C(/storage) to add a storage; C(Datastore.Allocate) on C(/storage/<name>) to
-    update or remove it; C(Datastore.Audit) or C(Datastore.AllocateSpace) (or any of the C(Datastore.*) privileges) on
-    C(/storage/<name>) to read it.
+  - Privileges. C(Datastore.Allocate) on C(/storage) (propagated) is all it needs. PVE asks for it on
+    C(/storage/<name>) even to read a storage's configuration (C(GET /storage/<name>)), and on C(/storage) to add one.
   - Makes one API call after logging in when nothing changes (C(GET /storage/<name>)).
   - PVE activates a storage when it is added and refuses one it cannot reach (a network storage that is not online).
 seealso:
