@@ -107,7 +107,9 @@ def exact(scenario, options, budget=None, cpu_cap=None, mem_cap=None, hint=None,
         variables = {i: cp.NewBoolVar("u%d_%d" % (unit.uid, i)) for i in choices}
         cp.AddExactlyOne(variables.values())
         place[unit.uid] = variables
-        moved_terms.append(len(unit.members) * (1 - variables[home]) if home in variables else len(unit.members))
+        for guest in unit.members:      # a guest migrates unless its unit ends on the guest's node
+            where = model.node_index[guest.node]
+            moved_terms.append(1 - variables[where] if where in variables else 1)
         if hint is not None:
             for i, variable in variables.items():
                 cp.AddHint(variable, i == hint.get(unit.uid))
@@ -182,6 +184,8 @@ def run_families(args):
             row = {"family": name, "mode": mode, "ours": _short(ours["metrics"]), "greedy": _short(theirs),
                    "before": _short(ours["metrics"]["before"]), "unplaced": len(ours["unplaced"])}
             row["ours"]["seconds"] = ours["metrics"]["plan_seconds"]
+            row["ours"]["fixes"] = sum(1 for move in ours["moves"] if not move["reason"].startswith("balance"))
+            row["ours"]["strategy"] = ours["strategy"]
             row["greedy"]["seconds"] = greedy_seconds
             if args.exact and name.split("-")[0] in EXACT_SIZES:
                 model = scenario_mod.load(scenario, options)
@@ -211,9 +215,9 @@ def _short(result):
 
 def _row_text(row):
     ours, greedy = row["ours"], row["greedy"]
-    text = "%-18s %-8s before %5.1f | ours %5.2f pp %4d mig %2d viol %6.3f s (cpu %5.2f) | greedy %5.2f pp %4d mig %3d viol %6.3f s (cpu %5.2f)" % (
+    text = "%-18s %-8s before %5.1f | ours %5.2f pp %4d mig (%4d fix) %2d viol %6.3f s (cpu %5.2f) | greedy %5.2f pp %4d mig %3d viol %6.3f s (cpu %5.2f)" % (
         row["family"], row["mode"], 100 * row["before"]["mem_spread"],
-        100 * ours["mem_spread"], ours["migrations"], ours["violations"], ours["seconds"], 100 * ours["cpu_spread"],
+        100 * ours["mem_spread"], ours["migrations"], ours["fixes"], ours["violations"], ours["seconds"], 100 * ours["cpu_spread"],
         100 * greedy["mem_spread"], greedy["migrations"], greedy["violations"], greedy["seconds"], 100 * greedy["cpu_spread"])
     for key, label, unit in (("exact_spread", "exact same mig", "pp"), ("exact_min_mig", "exact min mig", ""),
                              ("exact_min_mig_mem", "mem only", "")):

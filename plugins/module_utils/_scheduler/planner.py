@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import time
 
@@ -39,6 +40,11 @@ BEAM_LIMIT = 1500
 BEAM_WIDTH = 24
 BEAM_BRANCH = 16
 BEAM_DEPTH = 40
+# Pair exchanges on tiny clusters (guests x nodes up to PAIR_LIMIT, at most PAIR_MOVES
+# balancing moves): two moves are traded for the best two of PAIR_CANDIDATES single moves.
+PAIR_LIMIT = 200
+PAIR_MOVES = 8
+PAIR_CANDIDATES = 20
 
 
 class Move:
@@ -857,7 +863,61 @@ class Planner:
             planner.improve()
             if planner.small():
                 planner.polish()
+            if len(planner.units) * sum(planner.active) <= PAIR_LIMIT:
+                planner.polish_pairs()
         return planner, planner.waves()
+
+    def polish_pairs(self):
+        """Tiny clusters: replace two balancing moves by two others when the plan's outcome gets better."""
+        for _round in range(self.options["search_passes"]):
+            balance = [move for move in self.moves if move.phase == "balance" and len(move.sources) == len(self.units[move.uid].members)]
+            if not 2 <= len(balance) <= PAIR_MOVES:
+                return
+            if not any(self.try_pair(first, second) for first, second in itertools.combinations(balance, 2)):
+                return
+
+    def try_pair(self, first, second):
+        """Undo two moves; make the best pair of the most promising single moves instead if that is better."""
+        current = self.outcome()
+        positions = sorted((self.moves.index(move), move) for move in (first, second))
+        for _position, move in reversed(positions):
+            self.revert(move)
+            self.moves.remove(move)
+            self.moved[move.uid] = False
+        options = [(uid, target) for _score, uid, target in self.top_moves(PAIR_CANDIDATES, gaining=False)]
+        best = None
+        for (uid_a, target_a), (uid_b, target_b) in itertools.combinations(options, 2):
+            if uid_a == uid_b:
+                continue
+            move_a = self.apply(uid_a, target_a, first.reason, "balance")
+            if self.rules_allow(uid_b, target_b) and self.fits(uid_b, target_b) and self.can_move(len(self.units[uid_b].members)):
+                move_b = self.apply(uid_b, target_b, first.reason, "balance")
+                result = self.outcome()
+                if result < (best[0] if best else current):
+                    best = (result, uid_a, target_a, uid_b, target_b)
+                self.revert(move_b)
+                self.moves.pop()
+                self.moved[uid_b] = False
+            self.revert(move_a)
+            self.moves.pop()
+            self.moved[uid_a] = False
+        if best is not None:
+            _result, uid_a, target_a, uid_b, target_b = best
+            self.apply(uid_a, target_a, first.reason, "balance")
+            self.apply(uid_b, target_b, first.reason, "balance")
+            homes = {source for move in (first, second) for _vmid, source in move.sources}
+            if self.sequence_ok(homes | {target_a, target_b}, [first.uid, second.uid, uid_a, uid_b]):
+                return True
+            for _count in range(2):
+                move = self.moves.pop()
+                self.revert(move)
+                self.moved[move.uid] = False
+        for position, move in positions:
+            self.moves.insert(position, move)
+            self.moved[move.uid] = True
+            for vmid, source in move.sources:
+                self._shift(vmid, source, move.target)
+        return False
 
     def polish_target(self, move):
         """Send a fixing move's unit to the node that gives the best outcome (it still leaves: no home)."""
@@ -940,8 +1000,11 @@ class Planner:
                 break
 
     # -- small clusters: a beam search --------------------------------------------------------------
-    def top_moves(self, count):
-        """The ``count`` single moves with the best gain per cost, over every guest and node (small clusters only)."""
+    def top_moves(self, count, gaining=True):
+        """The ``count`` single moves with the best gain per cost, over every guest and node (small clusters only).
+
+        ``gaining`` false: also moves that do not help on their own (they may as one of a pair).
+        """
         found = []
         min_gain, room = self.options["min_gain"], self.room()
         for unit in self.units:
@@ -953,7 +1016,7 @@ class Planner:
                 if target == source or self.cap[target] + unit.claim > self.lim[target] or not self.rules_allow(uid, target):
                     continue
                 score = -self.delta(uid, target) / self.unit_cost[uid]
-                if score > 0 and score >= min_gain:
+                if not gaining or score > 0 and score >= min_gain:
                     found.append((-score, uid, target))
         found.sort()
         return found[:count]
@@ -982,11 +1045,10 @@ class Planner:
         grown by its BEAM_BRANCH best moves; the first depth where a plan is balanced wins.
         """
         self.set_targets()
+        if self.balanced():
+            return self
         frontier, seen, best = [self], set(), self
         for _depth in range(BEAM_DEPTH):
-            finished = [planner for planner in frontier if planner.balanced()]
-            if finished:
-                return min(finished, key=Planner.outcome)
             children = []
             for parent in frontier:
                 for _score, uid, target in parent.top_moves(BEAM_BRANCH):
@@ -997,6 +1059,9 @@ class Planner:
                     child = parent.copy()
                     child.apply(uid, target, "balance", "balance")
                     children.append((child.excess(), child.objective(), len(children), child))
+            finished = [entry[-1] for entry in children if entry[-1].balanced()]
+            if finished:        # every balanced plan of this depth, not only those the beam would keep
+                return min(finished, key=Planner.outcome)
             if not children:
                 break
             children.sort(key=lambda entry: entry[:3])
