@@ -51,9 +51,9 @@ def report(result, name):
         if move["wave"] != wave:
             wave = move["wave"]
             lines.append("wave %d" % wave)
-        lines.append("  %-5s %6d %-14s %s -> %s  %6.1f GiB  %s%s" % (move["type"], move["vmid"], move["name"][:14], move["source"],
-                                                                  move["target"], move["mem"] / 2 ** 30, move["reason"],
-                                                                  " (restart)" if move["restart"] else ""))
+        restart = " (restart)" if move["restart"] else ""
+        lines.append("  %-5s %6d %-14s %s -> %s  %6.1f GiB  %s%s" % (
+            move["type"], move["vmid"], move["name"][:14], move["source"], move["target"], move["mem"] / 2 ** 30, move["reason"], restart))
     if not result["moves"]:
         lines.append("no moves")
     for item in result["unplaced"]:
@@ -63,13 +63,14 @@ def report(result, name):
     lines.append("%-10s %-12s %18s %18s" % ("node", "status", "mem before->after", "cpu before->after"))
     for node, before in result["nodes_before"].items():
         after = result["nodes_after"][node]
-        lines.append("%-10s %-12s %8.1f%% -> %5.1f%% %8.1f%% -> %5.1f%%" % (node, before["status"], 100 * before["mem_util"],
-                                                                         100 * after["mem_util"], 100 * before["cpu_util"], 100 * after["cpu_util"]))
+        lines.append("%-10s %-12s %8.1f%% -> %5.1f%% %8.1f%% -> %5.1f%%" % (
+            node, before["status"], 100 * before["mem_util"], 100 * after["mem_util"], 100 * before["cpu_util"], 100 * after["cpu_util"]))
     m = result["metrics"]
     lines.append("mem spread %.2f -> %.2f pp, cpu spread %.2f -> %.2f pp, mem stdev %.2f pp, %d migrations (%.1f GiB) in %d waves, "
-                 "violations %d -> %d, planned in %.3f s" % (100 * m["before"]["mem_spread"], 100 * m["mem_spread"], 100 * m["before"]["cpu_spread"],
-                                                            100 * m["cpu_spread"], 100 * m["mem_stdev"], m["migrations"], m["moved_mem_bytes"] / 2 ** 30,
-                                                            m["waves"], m["before"]["violations"], m["violations"], m["plan_seconds"]))
+                 "violations %d -> %d, planned in %.3f s" % (
+                     100 * m["before"]["mem_spread"], 100 * m["mem_spread"], 100 * m["before"]["cpu_spread"], 100 * m["cpu_spread"],
+                     100 * m["mem_stdev"], m["migrations"], m["moved_mem_bytes"] / 2 ** 30, m["waves"], m["before"]["violations"],
+                     m["violations"], m["plan_seconds"]))
     for item in m["violation_list"]:
         lines.append("violation: %s" % json.dumps(item))
     return "\n".join(lines)

@@ -43,6 +43,8 @@ BEAM_DEPTH = 40
 # Pair exchanges on tiny clusters (guests x nodes up to PAIR_LIMIT, at most PAIR_MOVES
 # balancing moves): two moves are traded for the best two of PAIR_CANDIDATES single moves.
 PAIR_LIMIT = 200
+# After the local search, this many balancing moves (the smallest guests) are tried for dropping.
+COMPRESS_TRIES = 64
 PAIR_MOVES = 8
 PAIR_CANDIDATES = 20
 
@@ -861,6 +863,7 @@ class Planner:
             planner.balance(strategy)
         if planner.options["search_passes"] > 0:
             planner.improve()
+            planner.compress()
             if planner.small():
                 planner.polish()
             if len(planner.units) * sum(planner.active) <= PAIR_LIMIT:
@@ -947,6 +950,26 @@ class Planner:
         for vmid, _source in move.sources:
             self._shift(vmid, best, here)
         return False
+
+    def compress(self):
+        """Drop balancing moves the plan stays balanced without, smallest guests first (at most COMPRESS_TRIES tries)."""
+        if not self.balanced():
+            return
+        tries = sorted((self.units[move.uid].mem, move.uid) for move in self.moves if move.phase == "balance")[:COMPRESS_TRIES]
+        for _mem, uid in tries:
+            move = next(move for move in self.moves if move.uid == uid and move.phase == "balance")
+            position = self.moves.index(move)
+            self.revert(move)
+            self.moves.pop(position)
+            self.moved[uid] = False
+            if self.balanced() and self.sequence_ok({move.sources[0][1]}, [uid]):
+                if self.by_mem is not None and self.eligible(uid):
+                    self.reindex(uid, move.sources[0][1])
+                continue
+            self.moves.insert(position, move)
+            self.moved[uid] = True
+            for vmid, source in move.sources:
+                self._shift(vmid, source, move.target)
 
     def small(self):
         return len(self.units) * sum(self.active) <= BEAM_LIMIT
