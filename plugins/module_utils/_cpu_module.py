@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import catalog, check_guest_cpu, parse_cpu_option
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import catalog
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.guard import check_guest_cpu, parse_cpu_option
 from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.guard import CPU_OPTION_KEYS, DEFAULT_TYPE, HOST_TYPES
 from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.qemu_models import PVE_MODELS
 from ansible_collections.proxops.proxmox.plugins.module_utils._pve_formats import is_node_name, is_vmid

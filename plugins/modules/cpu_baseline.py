@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: cpu_baseline
 short_description: Find the CPU type every node of a Proxmox VE cluster runs, guard live migration, and set it on guests
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads every node's CPU over the API (flags, model and vendor from the C(cpuinfo) of C(GET /nodes/{node}/status)) and
     answers, per node, its architecture, vendor, x86-64 level, the best named QEMU model it runs and what it lacks
@@ -467,7 +467,7 @@ skipped_guests:
 """
 
 from ansible_collections.proxops.proxmox.plugins.module_utils._api_client import ProxmoxError
-from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import cluster_baseline
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.baseline import cluster_baseline
 from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_module import (
     SELECTORS,
     cluster_answer,

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: snapshot
 short_description: Take, remove and roll back snapshots of Proxmox VE guests, and keep snapshots by retention rules
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Manages snapshots of QEMU virtual machines and LXC containers anywhere in the cluster. Guests are found through
     one read of C(/cluster/resources), by O(vmid) or O(name) (one guest), or by O(vmids), O(tags), O(pool), O(node)

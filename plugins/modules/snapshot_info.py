@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: snapshot_info
 short_description: List the snapshots of the guests of a Proxmox VE cluster
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Lists the snapshots of every QEMU and LXC guest of the cluster, or of those chosen by O(vmid), O(name), O(vmids),
     O(tags), O(pool), O(node) and O(types). One row per snapshot with the guest, its node, the snapshot's time

@@ -20,7 +20,7 @@ from pvesim.testing import running
 _ensure_collection_link()
 if COLLECTIONS not in sys.path:
     sys.path.append(COLLECTIONS)
-from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import analyze_node, cluster_baseline  # noqa: E402
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.baseline import analyze_node, cluster_baseline  # noqa: E402
 
 TOKENS = {"read": ("CpuRead", "Sys.Audit"), "guard": ("CpuGuard", "Sys.Audit,VM.Audit"),
           "apply": ("CpuApply", "Sys.Audit,VM.Audit,VM.Config.CPU")}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.proxops.proxmox.plugins.module_utils import _cpu_module as cpu
-from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import analyze_node, cluster_baseline
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.baseline import analyze_node, cluster_baseline
 from ansible_collections.proxops.proxmox.plugins.module_utils._module_base import ModuleFailure
 from ansible_collections.proxops.proxmox.plugins.modules.cpu_baseline import CpuBaselineModule
 

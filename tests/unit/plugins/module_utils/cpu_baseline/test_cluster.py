@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import cluster_baseline
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.baseline import cluster_baseline
 from ansible_collections.proxops.proxmox.tests.unit.plugins.module_utils.cpu_baseline.cpu_samples import node
 
 

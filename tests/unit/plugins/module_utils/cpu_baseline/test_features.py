@@ -112,7 +112,7 @@ def test_vendor_from_vendor_model_name_or_flags(extra, flags, vendor, source):
 
 
 def test_vendor_unknown_gives_levels_only():
-    from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import analyze_node
+    from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.baseline import analyze_node
     # the Ivy Bridge flags without vendor and model name still say Intel (vmx, est, ...)
     assert analyze_node(node("ivybridge_e5_2680v2", vendor=None, model=None))["model"] == "IvyBridge"
     # without its Intel-only flags (as a guest might see it) the vendor is unknown: levels only

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import analyze_node, check_guest_cpu, parse_cpu_option
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.baseline import analyze_node
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.guard import check_guest_cpu, parse_cpu_option
 from ansible_collections.proxops.proxmox.tests.unit.plugins.module_utils.cpu_baseline.cpu_samples import node
 
 

@@ -11,7 +11,8 @@ import random
 
 import pytest
 
-from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import analyze_node, catalog, cluster_baseline, node_level
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import catalog
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.baseline import analyze_node, cluster_baseline, node_level
 from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.baseline import model_status
 from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.features import CPUINFO_FLAGS, KVM_DEFAULT_OFF, KVM_PROVIDED, read_node
 from ansible_collections.proxops.proxmox.tests.unit.plugins.module_utils.cpu_baseline.cpu_samples import X86_SAMPLES, node

@@ -11,7 +11,8 @@ import platform
 
 import pytest
 
-from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import analyze_node, catalog
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline import catalog
+from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.baseline import analyze_node
 from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.baseline import model_status, supports_level
 from ansible_collections.proxops.proxmox.plugins.module_utils._cpu_baseline.features import check, cpuinfo_flags_of, read_node
 from ansible_collections.proxops.proxmox.tests.unit.plugins.module_utils.cpu_baseline.cpu_samples import SAMPLES, node
