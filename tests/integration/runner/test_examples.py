@@ -34,7 +34,7 @@ from pvesim import scenario
 from pvesim.certs import fingerprint
 from pvesim.testing import running
 
-MODULES = ("cluster", "cluster_join_info", "node", "storage", "snapshot", "snapshot_info")
+MODULES = ("cluster", "cluster_join_info", "node", "storage", "snapshot", "snapshot_info", "cpu_baseline")
 CONNECTION_OPTIONS = ("api_host", "api_port", "api_user", "api_password", "api_token_id", "api_token_secret",
                       "ca_path", "validate_certs")
 EXAMPLE_DOMAIN = ".example.com"  # api_host: <node>.example.com
@@ -68,6 +68,13 @@ ORDER = [
     ("snapshot_info", "List every snapshot of the cluster"),
     ("snapshot_info", "Show the snapshots older than 30 days"),
     ("snapshot_info", "List the daily snapshots of the VMs on pve-a"),
+    ("cpu_baseline", "Read the CPU baseline of the cluster"),
+    ("cpu_baseline", "Show every node's CPU and what holds the cluster back"),
+    ("cpu_baseline", "Read the baseline of the nodes that are online"),
+    ("cpu_baseline", "List the VMs whose CPU type would block live migration"),
+    ("cpu_baseline", "Fail when a VM cannot live-migrate to every node"),
+    ("cpu_baseline", "Give two VMs the cluster's CPU type"),
+    ("cpu_baseline", "Give a VM a chosen CPU type, keeping the flags of its cpu that every node runs"),
 ]
 # After these the node is gone from the cluster: each runs twice in a row instead.
 ORDER_LAST = [
