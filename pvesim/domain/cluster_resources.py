@@ -7,7 +7,7 @@ import time
 
 from pvesim.domain.guests import ensure_config, uptime
 from pvesim.domain.ha_manager import hastate, node_hastate
-from pvesim.domain.storage_config import available_on, is_enabled, storage_cfg, storage_status
+from pvesim.domain.storage_config import available_on, is_enabled, storage_cfg, storage_status, volume_usage
 
 
 def node_item(sim, host, audit=True):
@@ -56,14 +56,16 @@ def guest_item(sim, fs, guest):
     return item
 
 
-def storage_items(sim, fs, host):
+def storage_items(sim, fs, host, usage=None):
+    """The storage items of one node (``usage``: :func:`volume_usage`, computed once for all nodes)."""
+    usage = volume_usage(fs) if usage is None else usage
     items = []
     for storeid, section in sorted(storage_cfg(fs).items()):
         # PVE::Storage::storage_check_enabled($cfg, $storeid, $node, 1): disabled storages and
         # storages not configured for the node are left out
         if not is_enabled(section) or not available_on(section, host.name):
             continue
-        status = storage_status(sim, fs, host, storeid)
+        status = storage_status(sim, fs, host, storeid, usage)
         item = {"id": "storage/%s/%s" % (host.name, storeid), "type": "storage", "storage": storeid,
                 "node": host.name, "plugintype": section["type"], "content": status["content"],
                 "shared": status["shared"], "status": "available" if status["active"] else "unknown"}

@@ -333,8 +333,17 @@ def guest_volumes(guest):
     return [(storeid, size) for _key, storeid, size in disk_items(guest)]
 
 
-def storage_status(sim, fs, host, storeid):
-    """The status item PVE's /nodes/{node}/storage gives for one storage."""
+def volume_usage(fs):
+    """Bytes of guest volumes per ``(storage id, node)``: one pass over the guests, shared by every status item."""
+    usage = {}
+    for guest in fs.guests.values():
+        for storeid, size in guest_volumes(guest):
+            usage[(storeid, guest.node)] = usage.get((storeid, guest.node), 0) + size
+    return usage
+
+
+def storage_status(sim, fs, host, storeid, usage=None):
+    """The status item PVE's /nodes/{node}/storage gives for one storage (``usage``: :func:`volume_usage`, if at hand)."""
     section = storage_cfg(fs)[storeid]
     shared = is_shared(section)
     enabled = is_enabled(section)
@@ -343,10 +352,9 @@ def storage_status(sim, fs, host, storeid):
         total, used = host.maxdisk, host.disk
     else:
         used = int(sizes.get("used", 0))
-        for guest in fs.guests.values():
-            if not shared and guest.node != host.name:
-                continue
-            used += sum(size for sid, size in guest_volumes(guest) if sid == storeid)
+        if usage is None:
+            usage = volume_usage(fs)
+        used += sum(size for (sid, node), size in usage.items() if sid == storeid and (shared or node == host.name))
         # Without a configured size, a volume group or share big enough for what it holds.
         default = max((4096 if shared else 512) * GIB, -(-used * 3 // 2 // GIB) * GIB)
         total = int(sizes.get("total", default))

@@ -3,6 +3,7 @@
 ``resources`` order: pools, guests, nodes, storage, SDN."""
 
 from pvesim.domain.cluster_resources import add_to_pool, guest_item, node_item, pool_item, sdn_item, storage_items
+from pvesim.domain.storage_config import volume_usage
 from pvesim.routing import RouteTable
 
 routes = RouteTable()
@@ -34,7 +35,8 @@ def cluster_resources(req):
         for host in members:
             result.append(node_item(sim, host, audit=req.allowed("/nodes/%s" % host.name, "Sys.Audit")))
     if wanted in (None, "storage"):
-        items = [item for host in members for item in storage_items(sim, fs, host)]
+        usage = volume_usage(fs)  # once, not once per node: a cluster of 100 nodes and 10,000 guests stays fast
+        items = [item for host in members for item in storage_items(sim, fs, host, usage)]
         for item in sorted(items, key=lambda i: i["storage"]):  # each storage, then each node
             if req.allowed("/storage/%s" % item["storage"], "Datastore.Audit", "Datastore.AllocateSpace"):
                 result.append(item)
