@@ -89,6 +89,8 @@ test: setup unit pvesim-test packaging integration docs sanity
 bench: setup
 	$(PY) benchmarks/requests_per_task.py
 	$(PY) benchmarks/snapshot_retention.py
+	$(PY) benchmarks/pvesim_resources.py
+	$(PY) benchmarks/inventory.py
 
 demo: setup
 	$(PY) demo/run.py
