@@ -76,6 +76,7 @@ class Guest:
     parent: str = None  # the snapshot the current state derives from
     uptime_since: float = None
     onboot: int = 0  # the config key onboot a scenario guest starts with (running ones: 1)
+    address: str = None  # the IPv4 address the guest reports (agent, container interfaces); None: derived from vmid
 
     @property
     def id(self):

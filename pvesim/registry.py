@@ -13,13 +13,13 @@ Nothing registers itself on import: a module only defines what this file lists.
 from pvesim import access, faults, routing, schema
 from pvesim.domain import cpu_models, guests, ha_config, ha_manager, nodes, pools, snapshots, storage_config
 from pvesim.handlers import access as access_routes
-from pvesim.handlers import (cluster, guest_config, guest_migration, guest_power, guest_snapshots, ha, resources,
-                             storage, tasks, version)
+from pvesim.handlers import (cluster, guest_agent, guest_config, guest_migration, guest_power, guest_snapshots, ha,
+                             resources, storage, tasks, version)
 from pvesim.handlers import pools as pool_routes
 from pvesim.handlers import nodes as node_routes
 from pvesim.model import Simulator
 
-HANDLER_MODULES = (access_routes, cluster, guest_config, guest_power, guest_snapshots, guest_migration, ha,
+HANDLER_MODULES = (access_routes, cluster, guest_config, guest_power, guest_snapshots, guest_migration, guest_agent, ha,
                    node_routes, pool_routes, resources, storage, tasks, version)
 
 SCENARIO_KEYS = (
@@ -39,6 +39,7 @@ SCENARIO_KEYS = (
     ("cpuinfo", nodes.load_cpuinfo),
     ("custom_cpu_models", cpu_models.load_custom_cpu_models),
     ("snapshots", snapshots.load_snapshots),
+    ("guest_addresses", guests.load_guest_addresses),
     ("ha_rules", ha_config.load_rules),
     # a guest's hastate makes it an HA resource; ha_resources then replace those, and
     # ha_groups (migrated to rules in PVE 9) read the resources' groups

@@ -297,7 +297,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 return [address["ip-address"] for interface in interfaces
                         for address in interface.get("ip-addresses") or [] if address.get("ip-address")]
             interfaces = client.get(base + "/interfaces") or []
-            return [interface[key].split("/")[0] for interface in interfaces for key in ("inet", "inet6") if interface.get(key)]
+            # PVE 9 lists ip-addresses per interface; PVE 8 only inet/inet6 ("10.0.0.5/24")
+            found = [address["ip-address"] for interface in interfaces
+                     for address in interface.get("ip-addresses") or [] if address.get("ip-address")]
+            return found or [interface[key].split("/")[0] for interface in interfaces for key in ("inet", "inet6")
+                             if interface.get(key)]
         except ProxmoxError:
             return []
 

@@ -77,6 +77,22 @@ def mac_address(vmid, index=0):
     return "BC:24:11:%02X:%02X:%02X" % (digest[0], digest[1], digest[2])
 
 
+def guest_address(guest):
+    """The IPv4 address a running guest reports (its agent, its container interfaces): the scenario's
+    ``guest_addresses`` entry, else one derived from the vmid in 10.0.0.0/8."""
+    return guest.address or "10.%d.%d.%d" % (guest.vmid // 65536 % 256, guest.vmid // 256 % 256, guest.vmid % 256 or 1)
+
+
+def load_guest_addresses(sim, value):
+    """Scenario ``guest_addresses``: ``{vmid: "10.1.2.3"}``, what guests report as their address."""
+    for host in sim.hosts.values():
+        for vmid, address in value.items():
+            guest = host.fs.guests.get(int(vmid))
+            if guest is None:
+                raise ValueError("guest_addresses: no guest %s" % vmid)
+            guest.address = address
+
+
 def _default_image_storage(fs, node, content):
     cfg = storage_cfg(fs)
     if "local-lvm" in cfg and content in content_of(cfg["local-lvm"]):

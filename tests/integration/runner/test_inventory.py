@@ -170,3 +170,32 @@ def test_cache_spares_the_api(clusters, tmp_path):
     # the cache holds what the API said, never a password
     cached = "".join(path.read_text() for path in (tmp_path / "cache").iterdir())
     assert alpha.password not in cached and beta.password not in cached
+
+
+def test_want_ips_from_the_agent_and_container_interfaces(clusters, tmp_path):
+    alpha, beta = clusters
+    api = alpha.client()
+    alpha_guests = guests(alpha)
+    running_vms = [g for g in alpha_guests if g["type"] == "qemu" and g["status"] == "running"]
+    container = next(g for g in alpha_guests if g["type"] == "lxc" and g["status"] == "running")
+    running_count = sum(1 for g in alpha_guests if g["status"] == "running" and not g.get("template"))
+    with_agent = running_vms[0]
+    api.nodes(with_agent["node"]).qemu(with_agent["vmid"]).config.put(agent=1)
+    for pve in clusters:
+        pve.sim.stats.reset()
+
+    data = listed(inventory(source(tmp_path, alpha, beta, want_ips=True), beta, "--list"))
+
+    by_vmid = {(v["proxmox_cluster"], v["proxmox_vmid"]): v for v in data["_meta"]["hostvars"].values()}
+
+    def address(vmid):
+        return "10.0.%d.%d" % (vmid // 256, vmid % 256)
+
+    agent_vm = by_vmid[("alpha", with_agent["vmid"])]
+    assert address(with_agent["vmid"]) in agent_vm["proxmox_ips"] and agent_vm["ansible_host"] == address(with_agent["vmid"])
+    assert by_vmid[("alpha", running_vms[1]["vmid"])]["proxmox_ips"] == []  # no agent: no addresses, no error
+    assert by_vmid[("alpha", container["vmid"])]["ansible_host"] == address(container["vmid"])
+    # only what the option asks for: one address read per running guest, besides the one resources read
+    routes = alpha.sim.stats.snapshot()["by_route"]
+    reads = sum(count for route, count in routes.items() if route.endswith(("network-get-interfaces", "/interfaces")))
+    assert reads == running_count and routes["GET /cluster/resources"] == 1
