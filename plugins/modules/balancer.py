@@ -238,21 +238,30 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Show what balancing would do, without changing anything
+- name: Show what draining pve-c would do, without changing anything
   proxops.proxmox.balancer:
     api_host: pve-a.example.com
     api_password: "{{ root_password }}"
+    maintenance_nodes: [pve-c]
     with_local_disks: true
+    rules:
+      - type: resource-affinity
+        affinity: negative
+        resources: [100, 101]
   check_mode: true
-  register: balance_plan
+  register: drain_plan
 
-- name: Balance memory and CPU across the nodes, two migrations at a time
+- name: Drain pve-c before its maintenance, keeping VMs 100 and 101 apart, two migrations at a time
   proxops.proxmox.balancer:
     api_host: pve-a.example.com
     api_password: "{{ root_password }}"
+    maintenance_nodes: [pve-c]
     with_local_disks: true
     parallel: 2
-  register: balanced
+    rules:
+      - type: resource-affinity
+        affinity: negative
+        resources: [100, 101]
 
 - name: Best node for a new VM of 4 GiB and 2 cores
   proxops.proxmox.balancer:
@@ -263,19 +272,17 @@ EXAMPLES = r"""
     cores: 2
   register: new_vm
 
-- name: Drain a node before its maintenance, with placement rules given here
+- name: Balance memory and CPU across the nodes, by what the guests are given
   proxops.proxmox.balancer:
     api_host: pve-a.example.com
     api_password: "{{ root_password }}"
-    maintenance_nodes: [pve-c]
+    mode: assigned
     with_local_disks: true
     rules:
       - type: resource-affinity
         affinity: negative
         resources: [100, 101]
-      - type: node-affinity
-        resources: [vm:102]
-        nodes: [pve-a, pve-b]
+  register: balanced
 """
 
 RETURN = r"""
