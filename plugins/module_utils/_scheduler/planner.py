@@ -863,7 +863,8 @@ class Planner:
             planner.balance(strategy)
         if planner.options["search_passes"] > 0:
             planner.improve()
-            planner.compress()
+            if planner.compress():
+                planner.improve()       # the spread the dropped moves leave, evened out again at the new count
             if planner.small():
                 planner.polish()
             if len(planner.units) * sum(planner.active) <= PAIR_LIMIT:
@@ -954,7 +955,8 @@ class Planner:
     def compress(self):
         """Drop balancing moves the plan stays balanced without, smallest guests first (at most COMPRESS_TRIES tries)."""
         if not self.balanced():
-            return
+            return False
+        dropped = False
         tries = sorted((self.units[move.uid].mem, move.uid) for move in self.moves if move.phase == "balance")[:COMPRESS_TRIES]
         for _mem, uid in tries:
             move = next(move for move in self.moves if move.uid == uid and move.phase == "balance")
@@ -965,11 +967,13 @@ class Planner:
             if self.balanced() and self.sequence_ok({move.sources[0][1]}, [uid]):
                 if self.by_mem is not None and self.eligible(uid):
                     self.reindex(uid, move.sources[0][1])
+                dropped = True
                 continue
             self.moves.insert(position, move)
             self.moved[uid] = True
             for vmid, source in move.sources:
                 self._shift(vmid, source, move.target)
+        return dropped
 
     def small(self):
         return len(self.units) * sum(self.active) <= BEAM_LIMIT
