@@ -34,7 +34,7 @@ from pvesim import scenario
 from pvesim.certs import fingerprint
 from pvesim.testing import running
 
-MODULES = ("cluster", "cluster_join_info", "node", "storage", "snapshot", "snapshot_info", "cpu_baseline")
+MODULES = ("cluster", "cluster_join_info", "node", "storage", "snapshot", "snapshot_info", "cpu_baseline", "balancer")
 CONNECTION_OPTIONS = ("api_host", "api_port", "api_user", "api_password", "api_token_id", "api_token_secret",
                       "ca_path", "validate_certs")
 EXAMPLE_DOMAIN = ".example.com"  # api_host: <node>.example.com
@@ -60,6 +60,9 @@ ORDER = [
     ("storage", "Local directory for container templates"),
     ("storage", "Proxmox Backup Server, its password sent only when the storage is created"),
     ("storage", "Take the NFS share out of use for a while"),
+    ("balancer", "Show what draining pve-c would do, without changing anything"),
+    ("balancer", "Drain pve-c before its maintenance, keeping VMs 100 and 101 apart, two migrations at a time"),
+    ("balancer", "Best node for a new VM of 4 GiB and 2 cores"),
     ("snapshot", "Daily snapshots of every guest, the last seven kept"),
     ("snapshot", "Snapshot a VM before an upgrade"),
     ("snapshot", "Snapshot a VM with its RAM, found by name"),
@@ -82,6 +85,7 @@ ORDER_LAST = [
     ("storage", "Remove the template directory's definition (its files stay)"),
     ("cluster", "Shut down a node that leaves the cluster for good"),
     ("cluster", "Remove a node that has been shut down for good"),
+    ("balancer", "Balance memory and CPU across the nodes, by what the guests are given"),
 ]
 NEVER_IDEMPOTENT = {("node", "Reboot a node and wait until it is back")}
 
