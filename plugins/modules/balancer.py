@@ -338,6 +338,16 @@ migrations:
   type: list
   elements: dict
   sample: [{"vmid": 102, "source": "pve-a", "target": "pve-b", "wave": 1, "state": "done"}]
+  contains:
+    state:
+      description: V(done), V(failed), V(not_started), or in check mode V(planned).
+      type: str
+    error:
+      description: Why the migration failed (PVE's task error and its cause).
+      type: str
+    reason:
+      description: Why the migration did not start.
+      type: str
 migrated:
   description: The migrations that were carried out, as "type vmid (name) source -> target".
   returned: always
@@ -667,11 +677,10 @@ class BalancerModule(ProxmoxModule):
                 self.module.warn("guest %s stays on %s, which the HA manager has in maintenance" % (item["vmids"][0], item["node"]))
         if refused:
             why = {entry["vmid"]: entry["reason"] for entry in plan["unplaced"]}
-            self.fail("maintenance_nodes: cannot drain %s: %s; nothing was migrated" % (
-                ", ".join(sorted({item["node"] for item in refused})),
-                "; ".join("guest %s stays on %s (%s)" % (item["vmids"][0], item["node"],
-                                                         why.get(item["vmids"][0], "no node can take it")) for item in refused)),
-                **self.result)
+            nodes = ", ".join(sorted({item["node"] for item in refused}))
+            stays = "; ".join("guest %s stays on %s (%s)" % (item["vmids"][0], item["node"], why.get(item["vmids"][0], "no node can take it"))
+                              for item in refused)
+            self.fail("maintenance_nodes: cannot drain %s: %s; nothing was migrated" % (nodes, stays), **self.result)
         before, after = placement_diff(moves)
         if not moves:
             return
@@ -734,8 +743,8 @@ class BalancerModule(ProxmoxModule):
         self.result.update(
             migrations=results,
             migrated=[describe_move(move) for number, move in enumerate(moves) if states[number] == "done"],
-            failed_migrations=[{"item": describe_move(move), "error": errors[number]} for number, move in enumerate(moves)
-                    if states[number] == "failed"],
+            failed_migrations=[{"item": describe_move(move), "error": errors[number]}
+                               for number, move in enumerate(moves) if states[number] == "failed"],
             not_started=[describe_move(move) for number, move in enumerate(moves) if states[number] == "not_started"],
         )
         if any(state == "done" for state in states.values()):
