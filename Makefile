@@ -91,6 +91,7 @@ bench: setup
 	$(PY) benchmarks/snapshot_retention.py
 	$(PY) benchmarks/pvesim_resources.py
 	$(PY) benchmarks/inventory.py
+	$(PY) benchmarks/balancer.py --families --sizes 3x30,8x300,32x3000,100x10000
 
 demo: setup
 	$(PY) demo/run.py
