@@ -111,6 +111,7 @@ class ClusterFS:
     ha_resources: dict = field(default_factory=dict)  # sid ("vm:100") -> config dict
     ha_rules: dict = field(default_factory=dict)  # rule id -> config dict (PVE 9)
     ha_groups: dict = field(default_factory=dict)  # group -> config dict (PVE 8)
+    datacenter: dict = field(default_factory=dict)  # datacenter.cfg keys as written (property strings as text)
     # authkey.key: the key tickets and CSRF tokens are signed with (pvesim.access, made on first use)
     authkey: bytes = None
     ca: dict = None  # pve-root-ca: {"cert_pem", "key_pem"} (pvesim.certs.ca_of, made on first use)

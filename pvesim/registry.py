@@ -11,16 +11,18 @@ Nothing registers itself on import: a module only defines what this file lists.
 """
 
 from pvesim import access, faults, routing, schema
-from pvesim.domain import cpu_models, guests, ha_config, ha_manager, nodes, pools, snapshots, storage_config
+from pvesim.domain import (cluster_options, cpu_models, guests, ha_config, ha_manager, nodes, pools, snapshots,
+                           storage_config)
 from pvesim.handlers import access as access_routes
+from pvesim.handlers import cluster_options as cluster_option_routes
 from pvesim.handlers import (cluster, guest_agent, guest_config, guest_migration, guest_power, guest_snapshots, ha,
                              resources, storage, tasks, version)
 from pvesim.handlers import pools as pool_routes
 from pvesim.handlers import nodes as node_routes
 from pvesim.model import Simulator
 
-HANDLER_MODULES = (access_routes, cluster, guest_config, guest_power, guest_snapshots, guest_migration, guest_agent, ha,
-                   node_routes, pool_routes, resources, storage, tasks, version)
+HANDLER_MODULES = (access_routes, cluster, cluster_option_routes, guest_config, guest_power, guest_snapshots,
+                   guest_migration, guest_agent, ha, node_routes, pool_routes, resources, storage, tasks, version)
 
 SCENARIO_KEYS = (
     # first, as before this list existed (pvesim.faults was imported before the handlers):
@@ -47,6 +49,7 @@ SCENARIO_KEYS = (
     ("ha_resources", ha_config.load_resources),
     ("ha_groups", ha_config.load_groups),
     ("maintenance", ha_manager.load_maintenance),
+    ("cluster_options", cluster_options.load_cluster_options),
     ("resources", pools.load_pools),
     ("storage", storage_config.load_storage),
 )

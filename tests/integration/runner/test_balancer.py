@@ -256,3 +256,23 @@ def test_bad_input_is_refused_before_any_request(pve, tmp_path):
         task = result.task("case %d" % number)
         assert task.get("failed") and message in task["msg"], (message, task.get("msg"))
     assert not migrations_sent(pve)
+
+
+# --- CRS auto-rebalance ---------------------------------------------------------------------------------
+def test_ha_guests_are_left_to_crs_when_it_rebalances(tmp_path):
+    """With ha-auto-rebalance=1 in the crs cluster option, HA resources are CRS's to move: the balancer leaves them and says so."""
+    with running(dict(scenario(), cluster_options={"crs": "ha=static,ha-auto-rebalance=1"}), time_scale=0.0) as pve:
+        before = where(pve)
+        result = run(pve, tmp_path, "crs", [balance()])
+        assert result.returncode == 0, result.output[-3000:]
+        task = result.task("Balance")
+        assert task["ha"]["crs_auto_rebalance"] is True and "CRS" in task["ha"]["message"], task["ha"]
+        moved = {move["vmid"] for move in task["plan"]}
+        assert not moved & {HA_NODE, *HA_APART}, task["plan"]
+        placement = where(pve)
+        assert all(placement[vmid] == before[vmid] for vmid in (HA_NODE, *HA_APART))
+        assert "POST /cluster/ha/resources/{sid}/migrate" not in migrations_sent(pve)
+        # the user may still hand them to the balancer
+        again = run(pve, tmp_path, "crs-balance", [balance(ha_guests="balance")])
+        assert again.returncode == 0, again.output[-3000:]
+        assert migrations_sent(pve).get("POST /cluster/ha/resources/{sid}/migrate", 0) >= 1
